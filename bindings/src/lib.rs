@@ -1,0 +1,1 @@
+//! `dpdk-sys`: bindgen over the system libdpdk plus a thin safe layer (to be written).

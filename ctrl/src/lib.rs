@@ -1,0 +1,2 @@
+//! The `qfp` control plane and DPDK runtime glue (to be written).
+#![forbid(unsafe_code)]

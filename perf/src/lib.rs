@@ -1,0 +1,2 @@
+//! qfp benchmarks and load tools (to be written).
+#![forbid(unsafe_code)]
