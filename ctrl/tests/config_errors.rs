@@ -178,6 +178,11 @@ fn cases() -> Vec<Case> {
             let t = base(&[(10, "selectors = [\"192.168.105.0/24\", \"2001:db8:105::/48\"]")]);
             t + &edit(T2, &[(5, "selectors = [\"2001:db8::/32\"]")])
         }, 33, "tunnel[1].selectors[0]", "2001:db8::/32 overlaps 2001:db8:105::/48 of tunnel \"t1\" (line 10)"),
+        case("peer is another tunnel's local", {
+            let t = base(&[(8, "peer = \"172.16.2.5\"\nlocal = \"172.16.1.6\"")]);
+            t + &edit(T2, &[(3, "peer = \"172.16.1.6\"")])
+        }, 32, "tunnel[1].peer", "172.16.1.6 is this gateway's own address"),
+        case("local is another tunnel's peer", with_t2(&[(3, "peer = \"172.16.3.5\"\nlocal = \"172.16.2.5\"")]), 32, "tunnel[1].local", "local address 172.16.2.5 is the peer of tunnel \"t1\""),
         case("duplicate peer", with_t2(&[(3, "peer = \"172.16.2.5\"")]), 31, "tunnel[1].peer", "peer 172.16.2.5 already has tunnel \"t1\" (line 8)"),
         // Ports, MTU, replay window, NAT-T.
         case("ports equal", base(&[(3, "unprotected_port = 0")]), 3, "gateway.unprotected_port", "same port as protected_port (0)"),

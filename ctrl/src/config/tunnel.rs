@@ -80,11 +80,25 @@ pub(crate) fn tunnel(
         })?,
     };
     let own = [Some(local), gw.local_for(peer)];
-    if own.contains(&Some(peer)) {
+    if own.contains(&Some(peer)) || earlier.iter().any(|e| e.local == peer) {
         return Err(ctx.err(
             &f("peer"),
             &t.peer,
             format!("{peer} is this gateway's own address"),
+        ));
+    }
+
+    if let Some(e) = earlier.iter().find(|e| e.peer == local) {
+        let field = if t.local.is_some() {
+            f("local")
+        } else {
+            f("peer")
+        };
+        let line = ctx.line_of(&field);
+        return Err(ctx.err_at(
+            line,
+            &field,
+            format!("local address {local} is the peer of tunnel \"{}\"", e.name),
         ));
     }
 
