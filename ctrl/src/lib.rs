@@ -1,2 +1,4 @@
 //! The `qfp` control plane and DPDK runtime glue (to be written).
 #![forbid(unsafe_code)]
+
+pub mod peer;
