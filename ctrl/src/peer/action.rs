@@ -150,8 +150,8 @@ pub enum Event {
     DeleteReceived {
         entries: usize,
     },
-    /// The peer says it restarted and holds no state from before.
-    InitialContact,
+    /// A HELLO from a new run of the peer (a later epoch): it holds no state from before.
+    PeerRestarted,
     Cleared {
         inbound: usize,
         outbound: bool,
@@ -214,7 +214,7 @@ impl fmt::Display for Event {
                 write!(f, "peer reports invalid SPI {spi:#010x}: {outcome:?}")
             }
             Event::DeleteReceived { entries } => write!(f, "peer deleted {entries} SA(s)"),
-            Event::InitialContact => f.write_str("peer restarted (initial contact)"),
+            Event::PeerRestarted => f.write_str("peer restarted (HELLO with a new epoch)"),
             Event::Cleared { inbound, outbound } => write!(
                 f,
                 "cleared {inbound} inbound SA(s){}, new pair requested",
@@ -270,7 +270,8 @@ pub struct PeerStats {
     pub deletes_sent: u64,
     pub deletes_received: u64,
     pub clears: u64,
-    pub initial_contacts: u64,
+    /// HELLOs showing a new run of the peer.
+    pub peer_restarts: u64,
 }
 
 /// The SAs a tunnel starts with (from the config file), if any.

@@ -278,9 +278,7 @@ mod tests {
         Message {
             tunnel_id: TunnelId(tunnel),
             msg_id: id,
-            body: Body::Hello(Hello {
-                initial_contact: false,
-            }),
+            body: Body::Hello(Hello { epoch: 1 }),
         }
     }
 

@@ -23,7 +23,7 @@
 //! after the overlap is a timer inside the `Peer`; it shows up as `UnpublishInbound`.
 //!
 //! Files: `msg` (wire format), `auth` (keys, HMAC, anti-replay), `kdf` (X25519 + HKDF
-//! child-SA keys), `rekey` (the `Peer` and the exchange), `liveness` (HELLO, DELETE,
+//! child-SA keys), `state` (the `Peer`: state, inputs, timers), `rekey` (the exchange), `liveness` (HELLO, DELETE,
 //! INVALID_SPI, clear), `requests` (retransmission), `config`, `action`. The design and the
 //! byte-by-byte format are in `docs/peer-channel.md`.
 
@@ -31,9 +31,14 @@ pub mod action;
 pub mod auth;
 pub mod config;
 pub mod kdf;
+mod liveness;
 pub mod msg;
-#[allow(dead_code)] // used by the state machine, next commit
+mod rekey;
 mod requests;
+mod state;
+
+#[cfg(test)]
+mod tests;
 
 pub use action::{
     Action, Event, ExchangeState, InitialSas, InvalidSpiOutcome, PeerStats, RejectKind,
@@ -42,3 +47,4 @@ pub use action::{
 pub use config::{ConfigError, PeerConfig, RekeyOrder};
 pub use kdf::{Aead, SaKeys};
 pub use msg::{DEFAULT_PORT, TunnelId};
+pub use state::Peer;

@@ -16,7 +16,7 @@ pub(super) enum ReqKind {
     RekeyDone,
     Delete,
     InvalidSpi(u32),
-    Hello { initial_contact: bool },
+    Hello,
 }
 
 impl ReqKind {
@@ -26,7 +26,7 @@ impl ReqKind {
             ReqKind::RekeyDone => MsgType::RekeyDone,
             ReqKind::Delete => MsgType::Delete,
             ReqKind::InvalidSpi(_) => MsgType::InvalidSpi,
-            ReqKind::Hello { .. } => MsgType::Hello,
+            ReqKind::Hello => MsgType::Hello,
         }
     }
 }
@@ -147,18 +147,8 @@ mod tests {
             max_transmissions: 4,
         };
         let mut q = Requests::default();
-        let body = Body::Hello(Hello {
-            initial_contact: false,
-        });
-        let id = q.push(
-            ReqKind::Hello {
-                initial_contact: false,
-            },
-            body,
-            7,
-            0,
-            &b,
-        );
+        let body = Body::Hello(Hello { epoch: 1 });
+        let id = q.push(ReqKind::Hello, body, 7, 0, &b);
         let mut sends = vec![0u64];
         let mut now;
         let mut msg_id = 7;
