@@ -281,3 +281,95 @@ fn late_copy_of_a_losing_rekey_init_leaves_no_sa_behind() {
         "both outcomes exercised: {a_lost} {a_won}"
     );
 }
+
+/// A REKEY_INIT proposing another AEAD than the responder's is refused; the initiator
+/// gives its SPI back, keeps its SAs and does not retry by itself (a configuration error).
+#[test]
+fn mismatched_proposal_is_refused_and_changes_nothing() {
+    let tweak = |i: usize, c: &mut crate::peer::PeerConfig| {
+        if i == 0 {
+            c.aead = crate::peer::Aead::Aes256Gcm;
+        }
+    };
+    let mut sim = Sim::new(Params {
+        tweak,
+        ..Params::default()
+    });
+    sim.run_until(100 * MS);
+    sim.rekey(0);
+    sim.run_until(3 * S);
+    let (a, b) = (sim.nodes[0].peer.stats(), sim.nodes[1].peer.stats());
+    assert_eq!((a.inits_refused_by_peer, b.inits_refused), (1, 1));
+    assert_eq!(a.rekeys_completed + b.rekeys_responded, 0);
+    assert_eq!(sim.nodes[0].peer.outbound_spi(), Some(INITIAL_A_TO_B));
+    assert!(sim.nodes[0].peer.is_idle());
+    sim.check_consistent().unwrap();
+    for f in &sim.flows {
+        assert_eq!(f.sa_lost(), 0);
+    }
+}
+
+/// A responder out of SPIs answers "temporary failure"; the initiator retries later and
+/// succeeds once SPIs are available again.
+#[test]
+fn responder_without_free_spi_makes_the_initiator_retry_later() {
+    let mut sim = Sim::new(Params::default());
+    sim.run_until(100 * MS);
+    sim.nodes[1].alloc.exhausted = true;
+    sim.rekey(0);
+    sim.run_until(500 * MS);
+    let a = sim.nodes[0].peer.stats();
+    assert_eq!(a.inits_refused_by_peer, 1);
+    assert_eq!(sim.nodes[0].peer.outbound_spi(), Some(INITIAL_A_TO_B));
+    assert!(!sim.nodes[0].peer.is_idle(), "a retry is scheduled");
+    sim.nodes[1].alloc.exhausted = false;
+    sim.run_until(10 * S);
+    let a = sim.nodes[0].peer.stats();
+    assert_eq!((a.rekeys_initiated, a.rekeys_completed), (2, 1));
+    assert_ne!(sim.nodes[0].peer.outbound_spi(), Some(INITIAL_A_TO_B));
+    sim.check_consistent().unwrap();
+    for f in &sim.flows {
+        assert_eq!(f.sa_lost(), 0);
+    }
+}
+
+/// Soft-lifetime rekeys start after a random delay within the jitter, and an earlier
+/// schedule is kept.
+#[test]
+fn jittered_rekey_starts_within_the_jitter() {
+    let mut starts = Vec::new();
+    for seed in 0..8 {
+        let mut sim = Sim::new(Params {
+            seed,
+            data_interval: None,
+            ..Params::default()
+        });
+        sim.run_until(S);
+        sim.with_peer(0, |p, _, now| {
+            p.rekey_jittered(now, crate::peer::RekeyReason::SoftLifetime)
+        });
+        sim.run_until(1500 * MS);
+        // A second trigger later must not postpone the first.
+        sim.with_peer(0, |p, _, now| {
+            p.rekey_jittered(now, crate::peer::RekeyReason::SoftLifetime)
+        });
+        sim.run_until(3 * S);
+        let t = sim.nodes[0]
+            .events
+            .iter()
+            .find(|(_, e)| matches!(e, Event::RekeyStarted { .. }))
+            .map(|x| x.0)
+            .expect("rekey started");
+        // Started within [1 s, 2 s] (+ the control-core delay at which events are logged).
+        assert!((S..=2 * S + MS).contains(&t), "seed {seed}: {t}");
+        assert_eq!(
+            sim.nodes[0].peer.stats().rekeys_initiated,
+            1 + u64::from(t < 1500 * MS)
+        );
+        starts.push(t);
+        sim.check_consistent().unwrap();
+    }
+    starts.sort();
+    starts.dedup();
+    assert!(starts.len() > 4, "the delay is random: {starts:?}");
+}

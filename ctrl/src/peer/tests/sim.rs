@@ -66,7 +66,8 @@ pub struct Params {
     pub order: RekeyOrder,
     /// Start with the static pair (`INITIAL_*`) rather than no SA at all.
     pub static_sas: bool,
-    pub tweak: fn(&mut PeerConfig),
+    /// Adjusts node `i`'s config.
+    pub tweak: fn(usize, &mut PeerConfig),
 }
 
 impl Default for Params {
@@ -79,7 +80,7 @@ impl Default for Params {
             recovery: true,
             order: RekeyOrder::MakeBeforeBreak,
             static_sas: true,
-            tweak: |_| {},
+            tweak: |_, _| {},
         }
     }
 }
@@ -125,6 +126,8 @@ pub struct Alloc {
     rng: StdRng,
     pub in_use: BTreeSet<u32>,
     pub bad_releases: Vec<u32>,
+    /// Pretend the SPI space is exhausted.
+    pub exhausted: bool,
 }
 
 impl Alloc {
@@ -133,12 +136,16 @@ impl Alloc {
             rng,
             in_use: BTreeSet::new(),
             bad_releases: Vec::new(),
+            exhausted: false,
         }
     }
 }
 
 impl SpiAllocator for Alloc {
     fn allocate(&mut self) -> Option<u32> {
+        if self.exhausted {
+            return None;
+        }
         loop {
             let spi = self.rng.next_u32();
             if spi >= 256 && self.in_use.insert(spi) {
@@ -253,10 +260,10 @@ pub struct Sim {
     seen: [Vec<bool>; 2],
 }
 
-pub fn config(p: &Params) -> PeerConfig {
+pub fn config(p: &Params, i: usize) -> PeerConfig {
     let mut c = PeerConfig::new(TUNNEL, PSK);
     c.rekey_order = p.order;
-    (p.tweak)(&mut c);
+    (p.tweak)(i, &mut c);
     c
 }
 
@@ -312,7 +319,7 @@ impl Sim {
             InitialSas::default()
         };
         let peer = Peer::new(
-            config(p),
+            config(p, i),
             initial,
             now,
             WALL_BASE + now,
