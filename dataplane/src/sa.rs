@@ -136,7 +136,7 @@ pub enum Expiry {
 /// expanded schedule, which is zeroized on drop.
 #[derive(Debug, Clone)]
 pub struct SaConfig<'k> {
-    /// SPI (on the wire, and the lookup key for inbound SAs). 0..=255 are reserved.
+    /// SPI (on the wire, and the lookup key for inbound SAs). Never 0.
     pub spi: u32,
     /// Inbound or outbound.
     pub direction: SaDirection,
@@ -180,8 +180,10 @@ pub enum SaError {
         /// The window error.
         source: InvalidWindowSize,
     },
-    /// SPI 0 (the NAT-T non-ESP marker) or 1..=255 (reserved by IANA, RFC 4303 2.1).
-    #[error("SPI {0:#x} is reserved (SPIs 0 to 255 may not be used)")]
+    /// SPI 0: reserved for local use and never sent (RFC 4303 section 2.1); on UDP 4500 it
+    /// would read as the non-ESP marker. (1..=255 are reserved by IANA for future use but
+    /// accepted, as Linux and DPDK do: static configs and published vectors use them.)
+    #[error("SPI 0 is reserved and may not be used")]
     ReservedSpi(u32),
     /// MTU below the family minimum (68 for IPv4, 1280 for IPv6) or too small for any
     /// packet after ESP overhead.
@@ -354,7 +356,7 @@ impl Sa {
     /// allocates the replay bitmap. Control core only (it allocates).
     pub fn new(cfg: SaConfig<'_>) -> Result<Sa, SaError> {
         let spi = cfg.spi;
-        if spi <= 255 {
+        if spi == 0 {
             return Err(SaError::ReservedSpi(spi));
         }
         let aead =
@@ -627,9 +629,10 @@ mod tests {
     fn construction_is_validated() {
         assert!(Sa::new(cfg(SaDirection::Inbound)).is_ok());
         assert_eq!(
-            Sa::new(SaConfig { spi: 255, ..cfg(SaDirection::Inbound) }).err(),
-            Some(SaError::ReservedSpi(255))
+            Sa::new(SaConfig { spi: 0, ..cfg(SaDirection::Inbound) }).err(),
+            Some(SaError::ReservedSpi(0))
         );
+        assert!(Sa::new(SaConfig { spi: 0x34, ..cfg(SaDirection::Inbound) }).is_ok());
         assert!(matches!(
             Sa::new(SaConfig { key: &[0; 15], ..cfg(SaDirection::Inbound) }),
             Err(SaError::Key { .. })
