@@ -17,7 +17,7 @@
 //! **Single writer.** The state lives in atomics used only as relaxed `load` and `store`
 //! (never read-modify-write: plain `mov`s on x86), written by the one worker that owns the
 //! inbound SA and read by anyone (the control core's `show sa`). That makes the SA `Sync`
-//! with no `unsafe` and no cost on the fast path. Two threads calling `advance` on the same
+//! in safe Rust at no cost on the fast path. Two threads calling `advance` on the same
 //! window would lose updates: the SA ownership rule (design.md section 6) forbids it.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -6,7 +6,7 @@
 //! in the gateway) and later republishes the *same* object in new tables, so the counters,
 //! sequence number and replay window carry over unchanged.
 //!
-//! **Who writes what** (the single-writer rule that makes this `Sync` with no `unsafe`, no
+//! **Who writes what** (the single-writer rule that makes this `Sync` in safe Rust, with no
 //! lock and no atomic read-modify-write):
 //! - everything outside [`Runtime`] and `valid` is immutable after [`Sa::new`];
 //! - `valid` is written by the control core only ([`Sa::invalidate`]);
@@ -592,7 +592,7 @@ impl Sa {
     }
 }
 
-// The whole point of the single-writer design: shareable across cores with no unsafe.
+// The whole point of the single-writer design: shareable across cores, in safe Rust.
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Sa>();
