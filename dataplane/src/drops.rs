@@ -2,7 +2,7 @@
 //!
 //! Every packet qfp receives and does not send is counted under exactly one
 //! [`DropReason`]. The reasons, their QFP ids and names, their direction and their
-//! descriptions are written once, in the [`drop_reasons!`] table below; the enum, the
+//! descriptions are written once, in the `drop_reasons!` table below; the enum, the
 //! lookups and every output (`qfpctl show drops`, stats JSON, Prometheus) are generated
 //! from it. Adding a reason is one line in the table.
 //!

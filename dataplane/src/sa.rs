@@ -8,9 +8,9 @@
 //!
 //! **Who writes what** (the single-writer rule that makes this `Sync` in safe Rust, with no
 //! lock and no atomic read-modify-write):
-//! - everything outside [`Runtime`] and `valid` is immutable after [`Sa::new`];
+//! - everything outside `Runtime` and `valid` is immutable after [`Sa::new`];
 //! - `valid` is written by the control core only ([`Sa::invalidate`]);
-//! - [`Runtime`] (outbound sequence counter, inbound replay window, packet/byte counters,
+//! - `Runtime` (outbound sequence counter, inbound replay window, packet/byte counters,
 //!   replay/ICV failure counts, lifetime state) is written by exactly one worker, the SA's
 //!   owner, with relaxed `load` + `store` (plain `mov`s on x86). Anyone may read it.
 //!

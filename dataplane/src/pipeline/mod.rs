@@ -1,6 +1,6 @@
 //! ESP tunnel mode on a packet buffer: [`encap`], [`decap`] and their burst forms.
 //!
-//! Everything happens in place on a [`PacketBuf`]: encap prepends the outer header, ESP
+//! Everything happens in place on a [`PacketBuf`](crate::buf::PacketBuf): encap prepends the outer header, ESP
 //! header and IV into the headroom and appends padding, trailer and ICV into the tailroom;
 //! decap strips them again with `adj`/`trim`. The payload is never copied and nothing is
 //! allocated per packet. The functions are generic over the buffer and the SA lookup, so
