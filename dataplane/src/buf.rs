@@ -35,6 +35,12 @@ pub trait PacketBuf {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// True when the NIC has already verified the checksum of the IPv4 header at the start
+    /// of the packet (DPDK's `RTE_MBUF_F_RX_IP_CKSUM_GOOD`), so decap need not redo it.
+    /// Only a buffer that knows says true; the default makes decap check in software.
+    fn ip_checksum_verified(&self) -> bool {
+        false
+    }
 }
 
 /// A heap-allocated [`PacketBuf`] for tests and benchmarks (allocates once, at creation).
