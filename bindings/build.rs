@@ -39,11 +39,14 @@ fn main() {
     println!("cargo:rerun-if-changed=shim/shim.h");
     println!("cargo:rerun-if-changed=shim/shim.c");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    println!("cargo:rerun-if-env-changed=CARGO_CFG_TARGET_FEATURE");
 
     let cflags = pkg_config(&["--cflags"]);
     let libs = pkg_config(&["--libs"]);
 
-    // The shim: static-inline fast-path functions exported as real symbols.
+    // The shim: static-inline fast-path functions exported as real symbols, and the CPU
+    // guard, told which features the Rust code is compiled for (RUSTFLAGS and
+    // .cargo/config.toml, implied features included) so that it checks exactly those.
     let mut cc = cc::Build::new();
     cc.file("shim/shim.c")
         .include("shim")
@@ -51,6 +54,31 @@ fn main() {
         .opt_level(3);
     for f in &cflags {
         cc.flag(f);
+    }
+    let known = [
+        "sse3",
+        "ssse3",
+        "sse4.1",
+        "sse4.2",
+        "popcnt",
+        "aes",
+        "pclmulqdq",
+        "avx",
+        "fma",
+        "f16c",
+        "avx2",
+        "bmi1",
+        "bmi2",
+        "avx512f",
+        "vaes",
+        "vpclmulqdq",
+    ];
+    let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    for f in features.split(',').filter(|f| known.contains(f)) {
+        cc.define(
+            &format!("QFP_NEED_{}", f.to_uppercase().replace('.', "_")),
+            None,
+        );
     }
     cc.compile("qfpshim");
 

@@ -60,4 +60,18 @@ uint64_t qfp_rdtsc(void);
 void qfp_prefetch0(const void *p);
 int qfp_errno(void);
 
+/*
+ * CPU guard. The Rust code is compiled for the target features in .cargo/config.toml
+ * (AES-NI, PCLMULQDQ, AVX2 and what they imply), and with LTO the compiler uses them even
+ * in std's start-up code, before Rust's main. A constructor in this file, compiled without
+ * them (-march=corei7), checks the CPU first and exits with one line if it lacks any.
+ * build.rs defines QFP_NEED_<FEATURE> for every feature the Rust build enables.
+ */
+/* Bit i set: the CPU lacks required feature i. */
+uint32_t qfp_cpu_missing(void);
+/* Number of required features. */
+unsigned int qfp_cpu_required_count(void);
+/* Display name of required feature i (static), or NULL past the end. */
+const char *qfp_cpu_required_name(unsigned int i);
+
 #endif

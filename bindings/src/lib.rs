@@ -17,6 +17,7 @@
 //! works without `-d`.
 
 pub mod burst;
+pub mod cpu;
 pub mod eal;
 pub mod error;
 pub mod ffi;
