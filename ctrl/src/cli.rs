@@ -16,7 +16,7 @@ pub const MAX_BURST: u16 = dpdk_sys::Burst::CAPACITY as u16;
 
 /// qfp: an IPsec ESP forwarding processor on DPDK, after Cisco's QFP.
 #[derive(Debug, Parser)]
-#[command(name = "qfp", version, about, propagate_version = true)]
+#[command(name = "qfp", version, propagate_version = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -210,8 +210,10 @@ where
         Err(e) => {
             let code = e.exit_code();
             let text = e.render().to_string();
-            if !e.use_stderr() {
-                // --help, --version: print it all.
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                // --help, --version, or no subcommand at all: print it all.
                 return Parsed::Exit(text, code);
             }
             // A usage error: clap's first line names the flag; keep its final hint line
@@ -339,6 +341,16 @@ mod tests {
             (&["--prometheus", "127.0.0.1:9100"], "--prometheus"),
         ] {
             assert_eq!(run(args).unwrap().not_yet(), Some(flag));
+        }
+    }
+
+    #[test]
+    fn no_subcommand_prints_the_help_and_exits_2() {
+        match parse(["qfp"]) {
+            Parsed::Exit(text, 2) => {
+                assert!(text.contains("IPsec") && text.contains("run"), "{text}")
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -10,7 +10,7 @@ use dpdk_sys::{DEFAULT_DATA_ROOM, Eal, Mbuf, Mempool, SOCKET_ANY};
 /// An ESP-like edit: outer header in front, trailer at the back, then undo it.
 fn edit<P: PacketBuf>(p: &mut P) -> Vec<(usize, usize, usize, Vec<u8>)> {
     let mut trace = Vec::new();
-    let mut note = |p: &P| (p.len(), p.headroom(), p.tailroom(), p.data().to_vec());
+    let note = |p: &P| (p.len(), p.headroom(), p.tailroom(), p.data().to_vec());
     trace.push(note(p));
     p.prepend(20).unwrap();
     p.data_mut()[..20].copy_from_slice(&[0x45; 20]);
