@@ -4,7 +4,7 @@
 //!
 //! Counters are cache-line padded and updated with a relaxed load and a relaxed store —
 //! never a read-modify-write: each has exactly one writer, and the control core only
-//! reads. Atomics (rather than plain u64) let it read them without `unsafe`; on x86-64
+//! reads. Atomics (rather than plain u64) let it read them in safe code; on x86-64
 //! relaxed loads and stores are plain moves.
 
 use std::collections::BTreeMap;
