@@ -142,6 +142,15 @@ impl Eal {
         unsafe { ffi::rte_get_tsc_hz() }
     }
 
+    /// The EAL's runtime directory (`/var/run/dpdk/<file-prefix>` for root): DPDK leaves it
+    /// behind after cleanup, so a program that chose a unique `--file-prefix` may remove it
+    /// once the `Eal` is dropped.
+    pub fn runtime_dir(&self) -> std::path::PathBuf {
+        // SAFETY: the EAL is initialised; returns a pointer to its static NUL-terminated path.
+        let dir = unsafe { std::ffi::CStr::from_ptr(ffi::rte_eal_get_runtime_dir()) };
+        std::path::PathBuf::from(dir.to_string_lossy().into_owned())
+    }
+
     /// DPDK's version string, e.g. "DPDK 22.11.11".
     pub fn version() -> String {
         // SAFETY: rte_version returns a pointer to a static NUL-terminated string.

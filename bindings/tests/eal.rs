@@ -92,6 +92,16 @@ fn eal_pool_mbuf_burst_port_launch() {
     ports(&eal, &pool);
     assert_eq!(pool.in_use(), 0, "closing the ports returned their mbufs");
     launch(&eal);
+
+    let runtime = eal.runtime_dir();
+    assert!(
+        runtime.ends_with(format!("dpdk-sys-test-{}", std::process::id())),
+        "{}",
+        runtime.display()
+    );
+    assert!(runtime.is_dir());
+    drop(eal);
+    std::fs::remove_dir_all(&runtime).unwrap();
 }
 
 fn mbuf_room_and_bytes(pool: &Mempool<'_>) {

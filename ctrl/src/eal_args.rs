@@ -85,6 +85,9 @@ pub struct EalPlan {
     pub notes: Vec<String>,
     /// True when qfp chose the lcores (so there are exactly `workers` worker lcores).
     pub chose_lcores: bool,
+    /// True when qfp chose the `--file-prefix` (so the runtime directory is its own to
+    /// remove at exit).
+    pub chose_prefix: bool,
 }
 
 fn has_opt(args: &[String], long: &str) -> bool {
@@ -120,7 +123,8 @@ pub fn build(eal: &[String], workers: Option<u16>, host: &Host) -> EalPlan {
         ));
         no_huge = true;
     }
-    if no_huge && !has_opt(eal, "--file-prefix") {
+    let chose_prefix = no_huge && !has_opt(eal, "--file-prefix");
+    if chose_prefix {
         let prefix = format!("qfp-{}", host.pid);
         args.push(format!("--file-prefix={prefix}"));
         notes.push(format!(
@@ -166,6 +170,7 @@ pub fn build(eal: &[String], workers: Option<u16>, host: &Host) -> EalPlan {
         args,
         notes,
         chose_lcores,
+        chose_prefix,
     }
 }
 
@@ -208,7 +213,7 @@ mod tests {
         assert_eq!(p.notes.len(), 3);
         assert!(p.notes[0].contains("--no-huge -m 1024"), "{}", p.notes[0]);
         assert!(p.notes[1].contains("--file-prefix=qfp-4242"));
-        assert!(p.chose_lcores);
+        assert!(p.chose_lcores && p.chose_prefix);
     }
 
     #[test]
@@ -236,7 +241,7 @@ mod tests {
             p.args[1..],
             s(&["--no-huge", "-m", "512", "--file-prefix=mine", "-l", "0-1"])[..]
         );
-        assert!(p.notes.is_empty() && !p.chose_lcores);
+        assert!(p.notes.is_empty() && !p.chose_lcores && !p.chose_prefix);
         // --no-huge given: still a unique prefix; -m given: not a second one.
         let p = build(&s(&["--no-huge", "-m512", "-c", "0x3"]), None, &h);
         assert_eq!(

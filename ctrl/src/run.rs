@@ -119,6 +119,19 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+/// Removes a directory when dropped: declared before the `Eal`, it outlives it, so the
+/// EAL runtime directory of a prefix qfp chose is removed after `rte_eal_cleanup` however
+/// `run` returns (DPDK leaves it behind, one per process otherwise).
+struct RemoveDirOnDrop(Option<std::path::PathBuf>);
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
 /// Mbufs that rings, bursts and per-lcore caches can hold at once.
 fn mbufs_needed(qp: &QueuePlan, args: &RunArgs, workers: usize, cache: u32) -> u64 {
     let rings: u64 = (0..2)
@@ -178,12 +191,16 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let signals = Signals::install()?;
 
+    let mut runtime_dir = RemoveDirOnDrop(None);
     let eal = Eal::init(&plan.args).map_err(|e| match e.errno() {
         Some(EINVAL) => usage(format!(
             "DPDK refused the EAL arguments ({e}); see its message above"
         )),
         _ => Failure::Runtime(anyhow::Error::new(e).context("starting the DPDK EAL")),
     })?;
+    if plan.chose_prefix {
+        runtime_dir.0 = Some(eal.runtime_dir());
+    }
 
     let port_ids = eal.port_ids();
     if port_ids.len() < 2 {

@@ -52,4 +52,7 @@ fn mbuf_packet_matches_heap_buf() {
     assert_eq!(m.data(), &payload[..]);
     assert_eq!(m.into_inner().data(), &payload[..]);
     assert_eq!(pool.in_use(), 0, "the mbuf went back to the pool");
+    let runtime = eal.runtime_dir();
+    drop(eal);
+    let _ = std::fs::remove_dir_all(runtime);
 }

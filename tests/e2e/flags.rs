@@ -115,7 +115,7 @@ fn setup_errors_after_eal_start_exit_2() {
         all.extend(args.iter().map(|s| s.to_string()));
         all.push("--".into());
         all.extend(eal.build());
-        let out = Qfp::new(all).output();
+        let out = Qfp::new(all).cleanup_after(eal.runtime_dirs()).output();
         out.assert_code(2);
         let last = out
             .qfp_lines()

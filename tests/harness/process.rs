@@ -18,6 +18,7 @@ pub struct Qfp {
     bin: PathBuf,
     args: Vec<String>,
     timeout: Duration,
+    cleanup: Vec<PathBuf>,
 }
 
 /// What a finished run left behind.
@@ -42,6 +43,7 @@ pub struct Running {
     child: Child,
     started: Instant,
     timeout: Duration,
+    cleanup: Vec<PathBuf>,
     stdout: Option<JoinHandle<String>>,
     stderr: Option<JoinHandle<String>>,
 }
@@ -57,6 +59,7 @@ impl Qfp {
             bin: qfp_bin(),
             args: args.into_iter().map(Into::into).collect(),
             timeout: Duration::from_secs(60),
+            cleanup: Vec::new(),
         }
     }
 
@@ -70,7 +73,14 @@ impl Qfp {
         q.args.extend(args.into_iter().map(Into::into));
         q.args.push("--".into());
         q.args.extend(eal.build());
+        q.cleanup = eal.runtime_dirs();
         q
+    }
+
+    /// Directories to remove once the child has exited (EAL runtime directories).
+    pub fn cleanup_after(mut self, dirs: Vec<PathBuf>) -> Qfp {
+        self.cleanup.extend(dirs);
+        self
     }
 
     /// Uses another binary (e.g. run through qemu: `bin` = qemu, first args = its own).
@@ -121,6 +131,7 @@ impl Qfp {
             child,
             started: Instant::now(),
             timeout: self.timeout,
+            cleanup: self.cleanup.clone(),
             stdout,
             stderr,
         }
@@ -178,6 +189,9 @@ impl Running {
     }
 
     fn collect(&mut self) -> (String, String) {
+        for d in self.cleanup.drain(..) {
+            let _ = std::fs::remove_dir_all(d);
+        }
         let join = |h: Option<JoinHandle<String>>| {
             h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
         };
