@@ -199,6 +199,18 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A test that fails while its child runs (an assert before `wait`) must not leave a
+    /// polling qfp behind: kill it and clean up.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = self.collect();
+    }
+}
+
 impl Outcome {
     /// The exit code (None when killed by a signal).
     pub fn code(&self) -> Option<i32> {
