@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod control;
 pub mod cpu;
 pub mod eal_args;
 pub mod forward;

@@ -7,9 +7,8 @@
 //! writes the final statistics.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use dpdk_sys::{
@@ -17,9 +16,10 @@ use dpdk_sys::{
 };
 
 use crate::cli::RunArgs;
+use crate::control::{self, Signals, StopReason};
 use crate::eal_args::{self, Host};
 use crate::forward::{self, Lane, QueuePlan};
-use crate::stats::{self, PortJson, Snapshot, WorkerCounters};
+use crate::stats::{self, WorkerCounters};
 
 /// Why `qfp run` failed, and so its exit status.
 #[derive(Debug)]
@@ -68,46 +68,6 @@ fn usage(msg: impl Into<String>) -> Failure {
 
 /// EINVAL: what rte_eal_init reports for arguments it does not accept.
 const EINVAL: i32 = 22;
-
-/// Why forwarding stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StopReason {
-    Duration,
-    Signal(&'static str),
-}
-
-/// SIGINT and SIGTERM, each turned into a flag the control core polls. A second signal of
-/// the same kind exits at once (status 130 / 143), for a stop that hangs.
-struct Signals {
-    int: Arc<AtomicBool>,
-    term: Arc<AtomicBool>,
-}
-
-impl Signals {
-    fn install() -> anyhow::Result<Signals> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let s = Signals {
-            int: Arc::default(),
-            term: Arc::default(),
-        };
-        for (sig, flag, code) in [(SIGINT, &s.int, 130), (SIGTERM, &s.term, 143)] {
-            signal_hook::flag::register_conditional_shutdown(sig, code, Arc::clone(flag))
-                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(flag)))
-                .context("installing signal handlers")?;
-        }
-        Ok(s)
-    }
-
-    fn received(&self) -> Option<&'static str> {
-        if self.int.load(Ordering::Relaxed) {
-            Some("SIGINT")
-        } else if self.term.load(Ordering::Relaxed) {
-            Some("SIGTERM")
-        } else {
-            None
-        }
-    }
-}
 
 /// Sets the flag when dropped: the workers stop however the control loop ends (a panic
 /// included), so the wait for them in `Eal::scope` always returns.
@@ -323,7 +283,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 let (burst, poll) = (usize::from(args.burst), args.poll);
                 s.launch(lcores[w], move || forward::run(lanes, burst, poll, stop, c))?;
             }
-            Ok(control_loop(
+            Ok(control::control_loop(
                 args, ports, lcores, counters, started, &signals,
             ))
         })
@@ -331,7 +291,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
     // Workers have stopped: the counters are final. Read the ports before closing them.
     let uptime = started.elapsed().as_secs_f64();
-    let final_snap = snapshot(&ports, lcores, &counters, uptime, true);
+    let final_snap = control::snapshot(&ports, lcores, &counters, uptime, true);
     let mut close_errors = Vec::new();
     for port in ports {
         let id = port.id();
@@ -346,11 +306,11 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let reason = match scoped {
         Ok(r) => r?,
         Err(e) => {
-            summary(&final_snap, "a worker failure");
+            control::summary(&final_snap, "a worker failure");
             return Err(anyhow::Error::new(e).context("forwarding").into());
         }
     };
-    summary(
+    control::summary(
         &final_snap,
         &match reason {
             StopReason::Duration => format!("--duration {}", args.duration),
@@ -383,111 +343,6 @@ fn assign_lanes<'p>(
         lanes[w].push(Lane { rx, tx });
     }
     lanes
-}
-
-/// The stats document for this moment.
-fn snapshot(
-    ports: &[Port<'_>],
-    lcores: &[u32],
-    counters: &[WorkerCounters],
-    uptime: f64,
-    is_final: bool,
-) -> Snapshot {
-    let ports = ports
-        .iter()
-        .map(|p| {
-            // A device that cannot report counters shows zeros rather than stopping qfp.
-            let s = p.stats().unwrap_or_default();
-            PortJson {
-                port: p.id(),
-                rx: s.rx_packets,
-                tx: s.tx_packets,
-                missed: s.rx_missed,
-            }
-        })
-        .collect();
-    let workers: Vec<_> = lcores
-        .iter()
-        .zip(counters)
-        .map(|(&l, c)| (l, c.read()))
-        .collect();
-    Snapshot::new(uptime, ports, &workers, is_final)
-}
-
-/// The control core: sleeps in short slices, publishes statistics every interval, and
-/// returns when the duration is over or a signal arrived.
-fn control_loop(
-    args: &RunArgs,
-    ports: &[Port<'_>],
-    lcores: &[u32],
-    counters: &[WorkerCounters],
-    started: Instant,
-    signals: &Signals,
-) -> StopReason {
-    let interval = Duration::from_secs_f64(args.stats_interval);
-    let deadline = (args.duration > 0.0).then(|| started + Duration::from_secs_f64(args.duration));
-    let mut next = started + interval;
-    let mut prev: Option<Snapshot> = None;
-    let mut json_failed = false;
-    loop {
-        if let Some(sig) = signals.received() {
-            return StopReason::Signal(sig);
-        }
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return StopReason::Duration;
-        }
-        if now >= next {
-            let snap = snapshot(
-                ports,
-                lcores,
-                counters,
-                started.elapsed().as_secs_f64(),
-                false,
-            );
-            if let Some(path) = &args.stats_json
-                && let Err(e) = stats::write_json(path, &snap)
-                && !json_failed
-            {
-                eprintln!(
-                    "qfp: writing {}: {e} (will retry every interval)",
-                    path.display()
-                );
-                json_failed = true;
-            }
-            if !args.quiet {
-                eprintln!("qfp: {}", stats::live_line(&snap, prev.as_ref()));
-            }
-            prev = Some(snap);
-            next += interval;
-        }
-        let mut wake = next.min(now + Duration::from_millis(50));
-        if let Some(d) = deadline {
-            wake = wake.min(d);
-        }
-        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
-    }
-}
-
-/// The one-line account printed at exit.
-fn summary(s: &Snapshot, why: &str) {
-    let ports: Vec<String> = s
-        .ports
-        .iter()
-        .map(|p| {
-            format!(
-                "port {} rx {} tx {} missed {}",
-                p.port, p.rx, p.tx, p.missed
-            )
-        })
-        .collect();
-    let drops: Vec<String> = s.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    eprintln!(
-        "qfp: stopped by {why} after {:.1} s: {} | drops: {}",
-        s.uptime_s,
-        ports.join(", "),
-        drops.join(", ")
-    );
 }
 
 #[cfg(test)]
