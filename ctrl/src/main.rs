@@ -1,7 +1,40 @@
-//! `qfp`: entry point.
+//! `qfp`: entry point. Checks the CPU before anything else (the binary is built for
+//! AES-NI, PCLMULQDQ and AVX2), parses the command line and runs the subcommand.
+//! Exit status: 0 clean stop, 1 failure at run time, 2 bad flags or arguments.
 #![forbid(unsafe_code)]
 
-fn main() {
-    eprintln!("qfp: not built yet");
-    std::process::exit(1);
+use std::process::ExitCode;
+
+use ctrl::cli::{self, Command, Parsed};
+
+fn main() -> ExitCode {
+    // First, before any code that may use AVX: see ctrl::cpu.
+    ctrl::cpu::require_or_exit();
+    let cli = match cli::parse(std::env::args_os()) {
+        Parsed::Command(cli) => cli,
+        Parsed::Exit(text, code) => {
+            if code == 0 {
+                print!("{text}");
+            } else {
+                eprintln!("{text}");
+            }
+            return ExitCode::from(code as u8);
+        }
+    };
+    let not_yet = |what: &str| {
+        eprintln!("qfp: `qfp {what}` is not implemented yet");
+        ExitCode::from(2)
+    };
+    match cli.command {
+        Command::Run(args) => match ctrl::run::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qfp: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
+        Command::Ctl(_) => not_yet("ctl"),
+        Command::Pcap(_) => not_yet("pcap"),
+        Command::Demo(_) => not_yet("demo"),
+    }
 }

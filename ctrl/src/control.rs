@@ -1,0 +1,163 @@
+//! The control core of `qfp run`: the main lcore, while the workers forward. It sleeps in
+//! short slices, publishes statistics every `--stats-interval` (the `--stats-json` document
+//! and the live line), and returns when `--duration` is over or SIGINT/SIGTERM arrived.
+//! Later stages add rekeys, invalid-SPI recovery and the control socket here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dpdk_sys::Port;
+
+use crate::cli::RunArgs;
+use crate::stats::{self, PortJson, Snapshot, WorkerCounters};
+
+/// Why forwarding stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `--duration` ran out.
+    Duration,
+    /// This signal arrived.
+    Signal(&'static str),
+}
+
+/// SIGINT and SIGTERM, each turned into a flag the control core polls. A second signal of
+/// the same kind exits at once (status 130 / 143), for a stop that hangs.
+pub struct Signals {
+    int: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    pub fn install() -> anyhow::Result<Signals> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let s = Signals {
+            int: Arc::default(),
+            term: Arc::default(),
+        };
+        for (sig, flag, code) in [(SIGINT, &s.int, 130), (SIGTERM, &s.term, 143)] {
+            signal_hook::flag::register_conditional_shutdown(sig, code, Arc::clone(flag))
+                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(flag)))
+                .context("installing signal handlers")?;
+        }
+        Ok(s)
+    }
+
+    /// The signal received, if any.
+    pub fn received(&self) -> Option<&'static str> {
+        if self.int.load(Ordering::Relaxed) {
+            Some("SIGINT")
+        } else if self.term.load(Ordering::Relaxed) {
+            Some("SIGTERM")
+        } else {
+            None
+        }
+    }
+}
+
+/// The stats document for this moment.
+pub fn snapshot(
+    ports: &[Port<'_>],
+    lcores: &[u32],
+    counters: &[WorkerCounters],
+    uptime: f64,
+    is_final: bool,
+) -> Snapshot {
+    let ports = ports
+        .iter()
+        .map(|p| {
+            // A device that cannot report counters shows zeros rather than stopping qfp.
+            let s = p.stats().unwrap_or_default();
+            PortJson {
+                port: p.id(),
+                rx: s.rx_packets,
+                tx: s.tx_packets,
+                missed: s.rx_missed,
+            }
+        })
+        .collect();
+    let workers: Vec<_> = lcores
+        .iter()
+        .zip(counters)
+        .map(|(&l, c)| (l, c.read()))
+        .collect();
+    Snapshot::new(uptime, ports, &workers, is_final)
+}
+
+/// The control core: sleeps in short slices, publishes statistics every interval, and
+/// returns when the duration is over or a signal arrived.
+pub fn control_loop(
+    args: &RunArgs,
+    ports: &[Port<'_>],
+    lcores: &[u32],
+    counters: &[WorkerCounters],
+    started: Instant,
+    signals: &Signals,
+) -> StopReason {
+    let interval = Duration::from_secs_f64(args.stats_interval);
+    let deadline = (args.duration > 0.0).then(|| started + Duration::from_secs_f64(args.duration));
+    let mut next = started + interval;
+    let mut prev: Option<Snapshot> = None;
+    let mut json_failed = false;
+    loop {
+        if let Some(sig) = signals.received() {
+            return StopReason::Signal(sig);
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return StopReason::Duration;
+        }
+        if now >= next {
+            let snap = snapshot(
+                ports,
+                lcores,
+                counters,
+                started.elapsed().as_secs_f64(),
+                false,
+            );
+            if let Some(path) = &args.stats_json
+                && let Err(e) = stats::write_json(path, &snap)
+                && !json_failed
+            {
+                eprintln!(
+                    "qfp: writing {}: {e} (will retry every interval)",
+                    path.display()
+                );
+                json_failed = true;
+            }
+            if !args.quiet {
+                eprintln!("qfp: {}", stats::live_line(&snap, prev.as_ref()));
+            }
+            prev = Some(snap);
+            next += interval;
+        }
+        let mut wake = next.min(now + Duration::from_millis(50));
+        if let Some(d) = deadline {
+            wake = wake.min(d);
+        }
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// The one-line account printed at exit.
+pub fn summary(s: &Snapshot, why: &str) {
+    let ports: Vec<String> = s
+        .ports
+        .iter()
+        .map(|p| {
+            format!(
+                "port {} rx {} tx {} missed {}",
+                p.port, p.rx, p.tx, p.missed
+            )
+        })
+        .collect();
+    let drops: Vec<String> = s.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!(
+        "qfp: stopped by {why} after {:.1} s: {} | drops: {}",
+        s.uptime_s,
+        ports.join(", "),
+        drops.join(", ")
+    );
+}

@@ -1,0 +1,131 @@
+//! Bad command lines: one line naming the flag (plus at most clap's usage hint) and exit
+//! status 2, before anything starts; flags of later stages are refused by name.
+#![forbid(unsafe_code)]
+
+use qfp_tests::{EalArgs, Qfp, TempDir, exclusive};
+
+/// Runs `qfp run <args>`, expects exit 2 and a first stderr line that names `flag`.
+fn refused(args: &[&str], flag: &str) -> String {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let out = Qfp::new(all).output();
+    out.assert_code(2);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 2,
+        "{args:?}: expected 1 line plus a hint:\n{}",
+        out.stderr
+    );
+    assert!(
+        lines[0].contains(flag),
+        "{args:?}: first line does not name {flag}:\n{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("EAL:"),
+        "{args:?}: DPDK was started:\n{}",
+        out.stderr
+    );
+    lines[0].to_owned()
+}
+
+#[test]
+fn bad_values_exit_2_naming_the_flag() {
+    refused(&["--bogus"], "--bogus");
+    refused(&["--workers", "0"], "--workers");
+    refused(&["--burst", "0"], "--burst");
+    refused(&["--burst", "100000"], "--burst");
+    refused(&["--duration", "abc"], "--duration");
+    refused(&["--stats-interval", "-2"], "--stats-interval");
+    refused(&["--poll", "sometimes"], "--poll");
+    refused(&["--rx-desc", "8"], "--rx-desc");
+}
+
+#[test]
+fn later_stage_flags_say_not_implemented_yet() {
+    for (args, flag) in [
+        (&["-c", "gw.toml"][..], "-c/--config"),
+        (&["--rekey-every", "100"], "--rekey-every"),
+        (&["--ctrl-socket", "/tmp/qfp.sock"], "--ctrl-socket"),
+        (&["--replay-window", "0"], "--replay-window"),
+        (&["--invalid-spi-recovery", "on"], "--invalid-spi-recovery"),
+        (&["--prometheus", "127.0.0.1:9100"], "--prometheus"),
+    ] {
+        let line = refused(args, flag);
+        assert!(line.contains("not implemented yet"), "{line}");
+    }
+}
+
+#[test]
+fn later_subcommands_say_not_implemented_yet() {
+    for sub in ["ctl", "pcap", "demo"] {
+        let out = Qfp::new([sub, "show", "drops"]).output();
+        out.assert_code(2);
+        assert!(
+            out.stderr
+                .contains(&format!("`qfp {sub}` is not implemented yet")),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn unwritable_stats_file_is_refused_before_start() {
+    let dir = TempDir::new("flags");
+    let bad = dir.join("no/such/dir/s.json").display().to_string();
+    refused(&["--stats-json", &bad, "--duration", "1"], "--stats-json");
+}
+
+/// Errors only the EAL can find (ports, lcores, pool) also exit 2, naming the flag.
+#[test]
+fn setup_errors_after_eal_start_exit_2() {
+    let _one_at_a_time = exclusive();
+    for (args, eal, needle) in [
+        (
+            vec!["--duration", "1"],
+            EalArgs::new().vdev("net_null0"),
+            "needs 2 ports",
+        ),
+        (
+            vec!["--workers", "3"],
+            EalArgs::new()
+                .vdev("net_null0")
+                .vdev("net_null1")
+                .arg("-l")
+                .arg("0-1"),
+            "--workers 3",
+        ),
+        (
+            vec!["--mbufs", "1023"],
+            EalArgs::new().vdev("net_null0").vdev("net_null1"),
+            "--mbufs 1023",
+        ),
+        (
+            vec![],
+            EalArgs::new().arg("--no-such-eal-option"),
+            "EAL arguments",
+        ),
+    ] {
+        let mut all = vec!["run".to_owned()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        all.push("--".into());
+        all.extend(eal.build());
+        let out = Qfp::new(all).cleanup_after(eal.runtime_dirs()).output();
+        out.assert_code(2);
+        let last = out
+            .qfp_lines()
+            .last()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        assert!(
+            last.contains(needle),
+            "{args:?}: last qfp line does not say {needle:?}:\n{}",
+            out.stderr
+        );
+    }
+}
