@@ -14,4 +14,5 @@ pub mod forward;
 pub mod mbuf;
 pub mod peer;
 pub mod run;
+pub mod sa_build;
 pub mod stats;
