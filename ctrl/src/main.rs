@@ -34,7 +34,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Ctl(_) => not_yet("ctl"),
-        Command::Pcap(_) => not_yet("pcap"),
+        Command::Pcap(args) => match ctrl::load::pcap::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qfp pcap: {e}");
+                ExitCode::from(e.code)
+            }
+        },
         Command::Demo(_) => not_yet("demo"),
     }
 }
