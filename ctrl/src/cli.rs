@@ -33,6 +33,8 @@ pub enum Command {
     /// Write the capture files that drive a gateway configured by a qfp.toml: plain
     /// traffic for its protected port, ESP from its peer for its unprotected port.
     Pcap(crate::load::pcap::PcapArgs),
+    /// Generate traffic on DPDK ports and count it back: loss, reordering, latency.
+    Gen(Box<crate::load::generator::GenArgs>),
     /// The self-contained showcase: two gateways, rekeys, a desync and its recovery
     /// (not implemented yet; ./scripts/demo shows the current stage).
     Demo(PassArgs),

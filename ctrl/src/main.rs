@@ -33,6 +33,13 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+        Command::Gen(args) => match ctrl::load::generator::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qfp gen: {e}");
+                ExitCode::from(e.code)
+            }
+        },
         Command::Ctl(_) => not_yet("ctl"),
         Command::Pcap(args) => match ctrl::load::pcap::run(&args) {
             Ok(()) => ExitCode::SUCCESS,

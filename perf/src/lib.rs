@@ -7,6 +7,7 @@
 //! encap/decap throughput of the heap pipeline and raw speed of the AES-GCM reference).
 #![forbid(unsafe_code)]
 
+pub mod generator;
 pub mod machine;
 pub mod payload;
 pub mod pcapgen;

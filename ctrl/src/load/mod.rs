@@ -6,6 +6,7 @@
 //! depends on `ctrl` (the dependency goes one way: `ctrl` → `perf` → `dataplane`,
 //! `dpdk-sys`).
 
+pub mod generator;
 pub mod pcap;
 
 /// A failed load-tool command: one line for stderr and the exit status (2: bad flags or
