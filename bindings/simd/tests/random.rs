@@ -48,6 +48,7 @@ fn run(backend: Backend, cases: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut pt = vec![0u8; 9000];
     let mut buf = Vec::with_capacity(9000);
+    let mut total = 0usize;
     for i in 0..cases {
         let ctx = format!("{backend}, QFP_SIMD_SEED={seed}, case {i}");
         let key_len = if rng.random() { 16 } else { 32 };
@@ -62,6 +63,7 @@ fn run(backend: Backend, cases: usize) {
         let pt = &mut pt[..random_text_len(&mut rng)];
         rng.fill_bytes(pt);
         let ctx = format!("{ctx} (key {key_len} B, aad {} B, text {} B)", aad.len(), pt.len());
+        total += pt.len();
 
         let (ct, tag) = Reference::new(key).seal(&nonce, aad, pt);
         let k = GcmKey::with_backend(key, backend).unwrap();
@@ -91,6 +93,7 @@ fn run(backend: Backend, cases: usize) {
         assert_eq!(k.open_in_place(&nonce, aad, &mut buf, &bad_tag), Err(TagMismatch), "{ctx}: tampered input accepted");
         assert!(buf == before, "{ctx}: buffer not restored to the ciphertext after a rejected open");
     }
+    eprintln!("{backend}: {cases} random cases, {total} bytes, seed {seed}: all match the reference");
 }
 
 #[test]

@@ -66,9 +66,9 @@ fn keystream1<const NR: usize>(s: &Schedule, ctr: &mut __m128i) -> __m128i {
 fn ghash_w(s: &Schedule, x: __m128i, c: &[__m128i; W]) -> __m128i {
     let mask = field::bswap_mask();
     let p = first_power(W);
-    let mut w = field::mul_wide(field::xor(field::reflect(c[0], mask), x), s.hp[p]);
+    let mut w = field::mul_wide(field::xor(field::reflect(c[0], mask), x), s.hp[p], s.hk[p]);
     for (k, v) in c.iter().enumerate().skip(1) {
-        field::mul_acc(&mut w, field::reflect(*v, mask), s.hp[p + k]);
+        field::mul_acc(&mut w, field::reflect(*v, mask), s.hp[p + k], s.hk[p + k]);
     }
     field::reduce(w)
 }
@@ -96,7 +96,7 @@ fn ghash_tail(s: &Schedule, x: __m128i, tail: &[u8], len_block: [u8; 16]) -> __m
         n = 1;
     }
     extra[n] = len_block;
-    ghash::group(x, &s.hp, blocks, &extra[..n + 1])
+    ghash::group(x, s, blocks, &extra[..n + 1])
 }
 
 /// XORs the keystream from `ctr` over `tail` (< W blocks), a partial last block included.
@@ -128,7 +128,7 @@ pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
     let len_block = field::length_block(aad.len(), buf.len());
     let (j0, ek_j0) = start::<NR>(s, nonce);
     let mut ctr = _mm_add_epi32(j0, _mm_set_epi32(0, 0, 0, 1));
-    let mut x = ghash::bytes(field::zero(), &s.hp, aad);
+    let mut x = ghash::bytes(field::zero(), s, aad);
     let (chunks, tail) = buf.as_chunks_mut::<{ 16 * W }>();
     for chunk in chunks {
         let ks = keystream::<NR>(s, &mut ctr);
@@ -148,7 +148,7 @@ pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
     let len_block = field::length_block(aad.len(), buf.len());
     let (j0, ek_j0) = start::<NR>(s, nonce);
     let mut ctr = _mm_add_epi32(j0, _mm_set_epi32(0, 0, 0, 1));
-    let mut x = ghash::bytes(field::zero(), &s.hp, aad);
+    let mut x = ghash::bytes(field::zero(), s, aad);
     let (chunks, tail) = buf.as_chunks_mut::<{ 16 * W }>();
     for chunk in chunks {
         let c: [__m128i; W] = bytemuck::must_cast(*chunk);

@@ -29,9 +29,10 @@ use core::arch::x86_64::*;
 /// The low word of Q without its x^128 and x^0 terms, shifted down by 64: c in the doc above.
 const FOLD: i64 = 0xc200_0000_0000_0000_u64 as i64;
 
-/// A 256-bit carry-less product (or a sum of them) kept as its three schoolbook parts:
-/// `lo + mid * x^64 + hi * x^128`. Parts from many blocks are XORed together before a single
-/// [`reduce`].
+/// A 256-bit carry-less product (or a sum of them) in Karatsuba form: `lo = a.lo*h.lo`,
+/// `hi = a.hi*h.hi` and the raw middle `mid = (a.lo^a.hi)*(h.lo^h.hi)`; the product is
+/// `lo + (mid + lo + hi) * x^64 + hi * x^128`. Parts from many blocks are XORed together
+/// and the middle term is corrected once, in [`reduce`].
 #[derive(Clone, Copy)]
 pub(crate) struct Wide {
     pub lo: __m128i,
@@ -77,22 +78,29 @@ pub(crate) fn xor(a: __m128i, b: __m128i) -> __m128i {
     _mm_xor_si128(a, b)
 }
 
-/// The schoolbook carry-less product of `a` and `b` (four `pclmulqdq`).
+/// The Karatsuba helper of a multiplier: `h.lo ^ h.hi` (in both halves).
+#[inline]
+#[target_feature(enable = "sse2")]
+pub(crate) fn helper(h: __m128i) -> __m128i {
+    _mm_xor_si128(h, _mm_shuffle_epi32::<0x4e>(h))
+}
+
+/// The carry-less product of `a` and `h` (three `pclmulqdq`); `hk` is [`helper`]`(h)`.
 #[inline]
 #[target_feature(enable = "sse2,pclmulqdq")]
-pub(crate) fn mul_wide(a: __m128i, b: __m128i) -> Wide {
+pub(crate) fn mul_wide(a: __m128i, h: __m128i, hk: __m128i) -> Wide {
     Wide {
-        lo: _mm_clmulepi64_si128::<0x00>(a, b),
-        mid: _mm_xor_si128(_mm_clmulepi64_si128::<0x01>(a, b), _mm_clmulepi64_si128::<0x10>(a, b)),
-        hi: _mm_clmulepi64_si128::<0x11>(a, b),
+        lo: _mm_clmulepi64_si128::<0x00>(a, h),
+        mid: _mm_clmulepi64_si128::<0x00>(helper(a), hk),
+        hi: _mm_clmulepi64_si128::<0x11>(a, h),
     }
 }
 
-/// `acc += a * b`, unreduced.
+/// `acc += a * h`, unreduced.
 #[inline]
 #[target_feature(enable = "sse2,pclmulqdq")]
-pub(crate) fn mul_acc(acc: &mut Wide, a: __m128i, b: __m128i) {
-    let p = mul_wide(a, b);
+pub(crate) fn mul_acc(acc: &mut Wide, a: __m128i, h: __m128i, hk: __m128i) {
+    let p = mul_wide(a, h, hk);
     acc.lo = _mm_xor_si128(acc.lo, p.lo);
     acc.mid = _mm_xor_si128(acc.mid, p.mid);
     acc.hi = _mm_xor_si128(acc.hi, p.hi);
@@ -102,8 +110,9 @@ pub(crate) fn mul_acc(acc: &mut Wide, a: __m128i, b: __m128i) {
 #[inline]
 #[target_feature(enable = "sse2,pclmulqdq")]
 pub(crate) fn reduce(w: Wide) -> __m128i {
-    let lo = _mm_xor_si128(w.lo, _mm_slli_si128::<8>(w.mid));
-    let hi = _mm_xor_si128(w.hi, _mm_srli_si128::<8>(w.mid));
+    let mid = _mm_xor_si128(w.mid, _mm_xor_si128(w.lo, w.hi));
+    let lo = _mm_xor_si128(w.lo, _mm_slli_si128::<8>(mid));
+    let hi = _mm_xor_si128(w.hi, _mm_srli_si128::<8>(mid));
     let c = _mm_set_epi64x(0, FOLD);
     // Cancel the lowest 64-bit word with (word * Q), then drop it (swap halves): twice.
     let t = _mm_clmulepi64_si128::<0x00>(lo, c);
@@ -117,7 +126,7 @@ pub(crate) fn reduce(w: Wide) -> __m128i {
 #[inline]
 #[target_feature(enable = "sse2,pclmulqdq")]
 pub(crate) fn mul(a: __m128i, b: __m128i) -> __m128i {
-    reduce(mul_wide(a, b))
+    reduce(mul_wide(a, b, helper(b)))
 }
 
 /// `H~ = F(H) * x mod Q` from the hash key H = AES_K(0^128) as GCM bytes.

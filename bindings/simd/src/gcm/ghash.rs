@@ -6,7 +6,7 @@
 use core::arch::x86_64::*;
 
 use super::field;
-use super::schedule::{NP, first_power};
+use super::schedule::{NP, Schedule, first_power};
 
 /// Most blocks one [`group`] may hash (the powers stored).
 pub(crate) const MAX_GROUP: usize = NP - 1;
@@ -15,7 +15,7 @@ pub(crate) const MAX_GROUP: usize = NP - 1;
 /// once: `x' = (x + B_0) H^n + B_1 H^(n-1) + .. + B_(n-1) H`.
 #[inline]
 #[target_feature(enable = "sse2,ssse3,pclmulqdq")]
-pub(crate) fn group(x: __m128i, hp: &[__m128i; NP], a: &[[u8; 16]], b: &[[u8; 16]]) -> __m128i {
+pub(crate) fn group(x: __m128i, s: &Schedule, a: &[[u8; 16]], b: &[[u8; 16]]) -> __m128i {
     let n = a.len() + b.len();
     if n == 0 {
         return x;
@@ -30,13 +30,15 @@ pub(crate) fn group(x: __m128i, hp: &[__m128i; NP], a: &[[u8; 16]], b: &[[u8; 16
         None => (&b[0], a, &b[1..]),
     };
     let v = field::xor(field::reflect(field::load(first), mask), x);
-    let mut w = field::mul_wide(v, hp[p]);
-    let hp = &hp[p + 1..];
-    for (block, h) in a.iter().zip(hp) {
-        field::mul_acc(&mut w, field::reflect(field::load(block), mask), *h);
+    let mut w = field::mul_wide(v, s.hp[p], s.hk[p]);
+    let mut k = p + 1;
+    for block in a {
+        field::mul_acc(&mut w, field::reflect(field::load(block), mask), s.hp[k], s.hk[k]);
+        k += 1;
     }
-    for (block, h) in b.iter().zip(&hp[a.len()..]) {
-        field::mul_acc(&mut w, field::reflect(field::load(block), mask), *h);
+    for block in b {
+        field::mul_acc(&mut w, field::reflect(field::load(block), mask), s.hp[k], s.hk[k]);
+        k += 1;
     }
     field::reduce(w)
 }
@@ -44,7 +46,7 @@ pub(crate) fn group(x: __m128i, hp: &[__m128i; NP], a: &[[u8; 16]], b: &[[u8; 16
 /// `x` updated with `data` zero-padded to whole blocks (the AAD).
 #[inline]
 #[target_feature(enable = "sse2,ssse3,pclmulqdq")]
-pub(crate) fn bytes(mut x: __m128i, hp: &[__m128i; NP], data: &[u8]) -> __m128i {
+pub(crate) fn bytes(mut x: __m128i, s: &Schedule, data: &[u8]) -> __m128i {
     let (blocks, rest) = data.as_chunks::<16>();
     let mut groups = blocks.chunks(16);
     // The padded last block rides with the last whole-block group when there is room.
@@ -57,7 +59,7 @@ pub(crate) fn bytes(mut x: __m128i, hp: &[__m128i; NP], data: &[u8]) -> __m128i 
     };
     let last = if blocks.len() % 16 == 0 { None } else { groups.next_back() };
     for g in groups {
-        x = group(x, hp, g, &[]);
+        x = group(x, s, g, &[]);
     }
-    group(x, hp, last.unwrap_or(&[]), padded)
+    group(x, s, last.unwrap_or(&[]), padded)
 }

@@ -25,12 +25,15 @@ pub(crate) struct Schedule {
     pub rk: [__m128i; 15],
     /// `hp[i] = H~^(NP - 1 - i)` for `i < NP - 1`, and `hp[NP - 1] = 0`.
     pub hp: [__m128i; NP],
+    /// Karatsuba helpers: `hk[i]` holds `hp[i].lo ^ hp[i].hi` in both halves.
+    pub hk: [__m128i; NP],
 }
 
 impl Drop for Schedule {
     fn drop(&mut self) {
         self.rk.zeroize();
         self.hp.zeroize();
+        self.hk.zeroize();
     }
 }
 
@@ -142,6 +145,10 @@ impl Schedule {
         for k in 2..NP {
             hp[NP - 1 - k] = field::mul(hp[NP - k], h1);
         }
-        Schedule { rk, hp }
+        let mut hk = [zero; NP];
+        for (k, h) in hk.iter_mut().zip(&hp) {
+            *k = field::helper(*h);
+        }
+        Schedule { rk, hp, hk }
     }
 }

@@ -58,13 +58,21 @@ fn powers2(s: &Schedule, i: usize) -> __m256i {
     bytemuck::must_cast([s.hp[i], s.hp[i + 1]])
 }
 
+/// Two adjacent Karatsuba helpers as one register.
+#[inline]
+fn helpers2(s: &Schedule, i: usize) -> __m256i {
+    bytemuck::must_cast([s.hk[i], s.hk[i + 1]])
+}
+
+/// `w += a * h` per lane, Karatsuba: three `vpclmulqdq` (see [`field::Wide`]); `hk` is
+/// the helper of `h`.
 #[inline]
 #[target_feature(enable = "avx2,vpclmulqdq")]
-fn mul_acc2(w: &mut Wide2, a: __m256i, b: __m256i) {
-    w.lo = _mm256_xor_si256(w.lo, _mm256_clmulepi64_epi128::<0x00>(a, b));
-    w.mid = _mm256_xor_si256(w.mid, _mm256_clmulepi64_epi128::<0x01>(a, b));
-    w.mid = _mm256_xor_si256(w.mid, _mm256_clmulepi64_epi128::<0x10>(a, b));
-    w.hi = _mm256_xor_si256(w.hi, _mm256_clmulepi64_epi128::<0x11>(a, b));
+fn mul_acc2(w: &mut Wide2, a: __m256i, h: __m256i, hk: __m256i) {
+    w.lo = _mm256_xor_si256(w.lo, _mm256_clmulepi64_epi128::<0x00>(a, h));
+    w.hi = _mm256_xor_si256(w.hi, _mm256_clmulepi64_epi128::<0x11>(a, h));
+    let af = _mm256_xor_si256(a, _mm256_shuffle_epi32::<0x4e>(a));
+    w.mid = _mm256_xor_si256(w.mid, _mm256_clmulepi64_epi128::<0x00>(af, hk));
 }
 
 #[inline]
@@ -141,7 +149,7 @@ fn ghash_chunk(s: &Schedule, k: &Keys, x: __m128i, c: &[__m256i; R]) -> __m128i 
         if i == 0 {
             v = _mm256_xor_si256(v, low_lane(x));
         }
-        mul_acc2(&mut w, v, powers2(s, p + 2 * i));
+        mul_acc2(&mut w, v, powers2(s, p + 2 * i), helpers2(s, p + 2 * i));
     }
     fold_reduce(w)
 }
@@ -164,7 +172,7 @@ fn group(s: &Schedule, k: &Keys, x: __m128i, a: &[[u8; 32]], b: &[[u8; 16]]) -> 
     for (i, pair) in pairs.enumerate() {
         let v = _mm256_xor_si256(_mm256_shuffle_epi8(load2(&pair), k.mask), carry);
         carry = _mm256_setzero_si256();
-        mul_acc2(&mut w, v, powers2(s, p + 2 * i));
+        mul_acc2(&mut w, v, powers2(s, p + 2 * i), helpers2(s, p + 2 * i));
     }
     fold_reduce(w)
 }
@@ -212,7 +220,7 @@ pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
     let len_block = field::length_block(aad.len(), buf.len());
     let k = keys(s);
     let (mut ctr, ek_j0) = start::<NR>(s, nonce);
-    let mut x = ghash::bytes(field::zero(), &s.hp, aad);
+    let mut x = ghash::bytes(field::zero(), s, aad);
     let (chunks, tail) = buf.as_chunks_mut::<CHUNK>();
     for chunk in chunks {
         let ks = keystream::<NR, R>(&k, &mut ctr);
@@ -232,7 +240,7 @@ pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
     let len_block = field::length_block(aad.len(), buf.len());
     let k = keys(s);
     let (mut ctr, ek_j0) = start::<NR>(s, nonce);
-    let mut x = ghash::bytes(field::zero(), &s.hp, aad);
+    let mut x = ghash::bytes(field::zero(), s, aad);
     let (chunks, tail) = buf.as_chunks_mut::<CHUNK>();
     for chunk in chunks {
         let c: [__m256i; R] = bytemuck::must_cast(*chunk);
