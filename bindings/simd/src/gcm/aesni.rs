@@ -51,6 +51,36 @@ fn keystream<const NR: usize>(s: &Schedule, ctr: &mut __m128i) -> [__m128i; W] {
     st
 }
 
+/// W keystream blocks from `ctr` (advancing it) with the GHASH of the ciphertext blocks `c`
+/// folded into `x`, stitched: one GHASH multiply after each of the first AES rounds.
+#[inline]
+#[target_feature(enable = "aes,sse2,ssse3,pclmulqdq")]
+fn keystream_ghash<const NR: usize>(s: &Schedule, ctr: &mut __m128i, x: &mut __m128i, c: &[__m128i; W]) -> [__m128i; W] {
+    const { assert!(NR > W) };
+    let mask = field::bswap_mask();
+    let one = _mm_set_epi32(0, 0, 0, 1);
+    let p = first_power(W);
+    let mut st = [_mm_setzero_si128(); W];
+    for b in &mut st {
+        *b = _mm_xor_si128(field::reflect(*ctr, mask), s.rk[0]);
+        *ctr = _mm_add_epi32(*ctr, one);
+    }
+    let mut w = field::mul_wide(field::xor(field::reflect(c[0], mask), *x), s.hp[p], s.hk[p]);
+    for (r, k) in s.rk[1..NR].iter().enumerate() {
+        for b in &mut st {
+            *b = _mm_aesenc_si128(*b, *k);
+        }
+        if (1..W).contains(&r) {
+            field::mul_acc(&mut w, field::reflect(c[r], mask), s.hp[p + r], s.hk[p + r]);
+        }
+    }
+    for b in &mut st {
+        *b = _mm_aesenclast_si128(*b, s.rk[NR]);
+    }
+    *x = field::reduce(w);
+    st
+}
+
 /// One keystream block from `ctr`, advancing it.
 #[inline]
 #[target_feature(enable = "aes,sse2,ssse3")]
@@ -130,6 +160,9 @@ pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
     let mut ctr = _mm_add_epi32(j0, _mm_set_epi32(0, 0, 0, 1));
     let mut x = ghash::bytes(field::zero(), s, aad);
     let (chunks, tail) = buf.as_chunks_mut::<{ 16 * W }>();
+    // Not software-pipelined: GHASH-ing chunk i-1 during chunk i's AES measured no faster
+    // (vaes) or 7-13% slower (aesni) on Zen 3; the out-of-order core already overlaps this
+    // chunk's GHASH with the next chunk's AES, which does not depend on it.
     for chunk in chunks {
         let ks = keystream::<NR>(s, &mut ctr);
         let c = xor_w(bytemuck::must_cast(*chunk), &ks);
@@ -152,8 +185,7 @@ pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
     let (chunks, tail) = buf.as_chunks_mut::<{ 16 * W }>();
     for chunk in chunks {
         let c: [__m128i; W] = bytemuck::must_cast(*chunk);
-        let ks = keystream::<NR>(s, &mut ctr);
-        x = ghash_w(s, x, &c);
+        let ks = keystream_ghash::<NR>(s, &mut ctr, &mut x, &c);
         *chunk = bytemuck::must_cast(xor_w(c, &ks));
     }
     x = ghash_tail(s, x, tail, len_block);

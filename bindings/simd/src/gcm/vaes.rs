@@ -154,6 +154,40 @@ fn ghash_chunk(s: &Schedule, k: &Keys, x: __m128i, c: &[__m256i; R]) -> __m128i 
     fold_reduce(w)
 }
 
+/// One chunk of keystream from `ctr` (advancing it) with the GHASH of the ciphertext chunk
+/// `c` folded into `x`, stitched: one GHASH step after each of the first AES rounds, so the
+/// multiplier runs while the AES units are busy.
+#[inline]
+#[target_feature(enable = "avx2,pclmulqdq,vaes,vpclmulqdq")]
+fn keystream_ghash<const NR: usize>(s: &Schedule, k: &Keys, ctr: &mut __m256i, x: &mut __m128i, c: &[__m256i; R]) -> [__m256i; R] {
+    const { assert!(NR > R) };
+    let two = _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 2);
+    let p = first_power(2 * R);
+    let mut st = [_mm256_setzero_si256(); R];
+    for b in &mut st {
+        *b = _mm256_xor_si256(_mm256_shuffle_epi8(*ctr, k.mask), k.rk[0]);
+        *ctr = _mm256_add_epi32(*ctr, two);
+    }
+    let mut w = wide2_zero();
+    for (r, rk) in k.rk[1..NR].iter().enumerate() {
+        for b in &mut st {
+            *b = _mm256_aesenc_epi128(*b, *rk);
+        }
+        if r < R {
+            let mut v = _mm256_shuffle_epi8(c[r], k.mask);
+            if r == 0 {
+                v = _mm256_xor_si256(v, low_lane(*x));
+            }
+            mul_acc2(&mut w, v, powers2(s, p + 2 * r), helpers2(s, p + 2 * r));
+        }
+    }
+    for b in &mut st {
+        *b = _mm256_aesenclast_epi128(*b, k.rk[NR]);
+    }
+    *x = fold_reduce(w);
+    st
+}
+
 /// `x` updated with the pairs in `a` then the blocks in `b` (at most [`ghash::MAX_GROUP`]
 /// blocks), one reduction. An odd `b` is padded with a zero block, which meets the zero
 /// power slot.
@@ -222,6 +256,9 @@ pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
     let (mut ctr, ek_j0) = start::<NR>(s, nonce);
     let mut x = ghash::bytes(field::zero(), s, aad);
     let (chunks, tail) = buf.as_chunks_mut::<CHUNK>();
+    // Not software-pipelined: GHASH-ing chunk i-1 during chunk i's AES measured no faster
+    // (vaes) or 7-13% slower (aesni) on Zen 3; the out-of-order core already overlaps this
+    // chunk's GHASH with the next chunk's AES, which does not depend on it.
     for chunk in chunks {
         let ks = keystream::<NR, R>(&k, &mut ctr);
         let c = xor_r(bytemuck::must_cast(*chunk), &ks);
@@ -244,8 +281,7 @@ pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
     let (chunks, tail) = buf.as_chunks_mut::<CHUNK>();
     for chunk in chunks {
         let c: [__m256i; R] = bytemuck::must_cast(*chunk);
-        let ks = keystream::<NR, R>(&k, &mut ctr);
-        x = ghash_chunk(s, &k, x, &c);
+        let ks = keystream_ghash::<NR>(s, &k, &mut ctr, &mut x, &c);
         *chunk = bytemuck::must_cast(xor_r(c, &ks));
     }
     x = ghash_tail(s, &k, x, tail, len_block);
