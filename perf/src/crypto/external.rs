@@ -113,7 +113,7 @@ pub fn intel_ipsec_mb(key: KeySize, dir: Dir, ops: u64) -> RefRun {
     cmd.args(["--aead-aad-sz", &AAD_LEN.to_string(), "--digest-sz", "16"]);
     cmd.args(["--buffer-sz", &sizes, "--total-ops", &ops.to_string(), "--silent"]);
     let commands = vec![render(&cmd)];
-    let rates = run(&mut cmd).and_then(|out| {
+    let rates = run(&mut cmd).map_err(|e| format!("{e}{}", pmd_hint())).and_then(|out| {
         let rows = parse_crypto_perf(&out);
         match REF_SIZES.iter().find(|s| !rows.iter().any(|(r, _)| r == *s)) {
             Some(missing) => Err(format!("no {missing}-byte row in dpdk-test-crypto-perf output")),
@@ -121,6 +121,15 @@ pub fn intel_ipsec_mb(key: KeySize, dir: Dir, ops: u64) -> RefRun {
         }
     });
     RefRun { commands, rates }
+}
+
+/// Why the aesni_gcm PMD may be missing: Debian ships it separately from the `dpdk` package.
+fn pmd_hint() -> &'static str {
+    let installed = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", "librte-crypto-ipsec-mb23"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"));
+    if installed { "" } else { " (the PMD package librte-crypto-ipsec-mb23 is not installed: apt-get install librte-crypto-ipsec-mb23)" }
 }
 
 #[cfg(test)]
