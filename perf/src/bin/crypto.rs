@@ -146,4 +146,21 @@ fn main() {
     for c in commands {
         println!("  {c}");
     }
+    let load = load_average();
+    println!("load average at end: {load:.2}");
+    if load > 1.5 {
+        println!(
+            "WARNING: load average {load:.2} on a 2-core machine: other work shared the cores, every figure is \
+             low and the ratios are unreliable (the references suffer more than in-process code). Re-run \
+             on a quiet machine."
+        );
+    }
+}
+
+/// The 1-minute load average (0 if unknown).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
