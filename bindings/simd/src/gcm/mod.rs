@@ -15,8 +15,9 @@
 //! the ciphertext it held before the call: no unauthenticated plaintext is ever left behind,
 //! and a caller that keeps the packet (to capture or count it) sees what arrived.
 //!
-//! Nothing here allocates; seal and open take `&self`, so one key serves any number of
-//! threads.
+//! Seal and open never allocate and take `&self`, so one key serves any number of threads.
+//! A SIMD key is about 850 bytes, inline (the portable fallback boxes its state once, when
+//! the key is made).
 
 use core::fmt;
 
@@ -139,14 +140,14 @@ pub struct GcmKey {
 }
 
 // The schedule is inline on purpose: the per-packet path reads it with no pointer chase.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Imp {
     #[cfg(target_arch = "x86_64")]
     Vaes(VaesClmul, Schedule),
     #[cfg(target_arch = "x86_64")]
     Aesni(AesClmul, Schedule),
-    Soft(soft::SoftKey),
+    /// Boxed: the fallback is large and never on a fast path worth a kilobyte per SA.
+    Soft(Box<soft::SoftKey>),
 }
 
 impl fmt::Debug for GcmKey {
@@ -197,7 +198,7 @@ impl GcmKey {
             }
             #[cfg(not(target_arch = "x86_64"))]
             Backend::VaesAvx2 | Backend::AesniPclmul => return Err(KeyError::Unavailable(backend)),
-            Backend::Soft => Imp::Soft(soft::SoftKey::new(key)),
+            Backend::Soft => Imp::Soft(Box::new(soft::SoftKey::new(key))),
         };
         Ok(GcmKey { imp, rounds })
     }
@@ -304,4 +305,34 @@ impl GcmKey {
 #[inline]
 fn check_len(buf: &[u8]) {
     assert!(buf.len() as u64 <= MAX_TEXT_LEN, "AES-GCM plaintext of {} bytes exceeds the GCM limit", buf.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys live in per-SA runtime structs, two per SA, up to 100k SAs: keep them under
+    /// 14 cache lines.
+    #[test]
+    fn key_fits_in_14_cache_lines() {
+        let size = core::mem::size_of::<GcmKey>();
+        assert!(size <= 14 * 64, "GcmKey is {size} bytes");
+    }
+
+    #[test]
+    fn bad_key_lengths_are_refused() {
+        for len in [0, 15, 17, 24, 31, 33, 64] {
+            assert_eq!(GcmKey::new(&vec![0; len]).unwrap_err(), BadKeyLen(len));
+            for b in Backend::ALL {
+                assert_eq!(GcmKey::with_backend(&vec![0; len], b).unwrap_err(), KeyError::BadKeyLen(BadKeyLen(len)));
+            }
+        }
+    }
+
+    #[test]
+    fn debug_output_shows_no_key_material() {
+        let k = GcmKey::with_backend(&[0xab; 16], Backend::Soft).unwrap();
+        let s = format!("{k:?}");
+        assert_eq!(s, "GcmKey { backend: Soft, key_bits: 128, .. }");
+    }
 }

@@ -2,7 +2,7 @@
 //! per key (once per SA) and wiped on drop.
 //!
 //! The powers are stored in *descending* order with a zero at the end,
-//! `hp = [H^19, H^18, .., H^1, 0]` (each in the `H~` form of [`super::field`]), so that a group
+//! `hp = [H^17, H^16, .., H^1, 0]` (each in the `H~` form of [`super::field`]), so that a group
 //! of n blocks hashed with one reduction multiplies block k by `hp[NP - 1 - n + k] = H^(n-k)`:
 //! a contiguous run, which the 256-bit kernel loads two at a time. The trailing zero lets a
 //! group be padded to an even number of blocks with a block that contributes nothing.
@@ -13,13 +13,14 @@ use zeroize::Zeroize;
 
 use super::field;
 
-/// Number of stored power slots: H^19..H^1 and the zero pad. The largest group is the 256-bit
-/// kernel's tail: 14 whole blocks, 2 partial-buffer blocks and the length block (17).
-pub(crate) const NP: usize = 20;
+/// Number of stored power slots: H^17..H^1 and the zero pad. The largest groups are the
+/// 256-bit kernel's tail (14 whole blocks, 2 partial-buffer blocks and the length block) and
+/// an AAD group (16 whole blocks and a padded one): 17.
+pub(crate) const NP: usize = 18;
 
-/// Round keys and hash-key powers, aligned for cheap loads.
+/// Round keys and hash-key powers (816 bytes), aligned so no 256-bit load splits a line.
 #[derive(Clone)]
-#[repr(C, align(64))]
+#[repr(C, align(32))]
 pub(crate) struct Schedule {
     /// AES round keys; AES-128 uses the first 11, AES-256 all 15.
     pub rk: [__m128i; 15],
