@@ -23,6 +23,10 @@
 //! crate, so no other path reaches them; a safe dispatcher taking arbitrary function
 //! pointers from outside would not be sound, which is why the kernels live here and not in
 //! the dataplane crate.
+//!
+//! The crate does not rely on the workspace's `-C target-feature=+aes,+pclmulqdq,+avx2`: its
+//! tests also pass when built for baseline x86-64 (`RUSTFLAGS='-C target-cpu=x86-64' cargo
+//! test -p qfp-simd`), where every AES-NI/AVX2/VAES instruction is reached through a token.
 #![deny(unsafe_code)]
 
 pub mod cpu;
