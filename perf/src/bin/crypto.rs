@@ -19,7 +19,7 @@ struct Args {
     /// Seconds per timed repetition of each in-process measurement.
     #[arg(long, default_value_t = 0.25)]
     seconds: f64,
-    /// Timed repetitions per in-process measurement (the median is reported).
+    /// Timed repetitions per in-process measurement (all bytes over all their time is reported).
     #[arg(long, default_value_t = 5)]
     reps: usize,
     /// Seconds per size for `openssl speed`.
@@ -34,7 +34,8 @@ struct Args {
     /// Only AES-128-GCM.
     #[arg(long)]
     aes128_only: bool,
-    /// Report the fastest repetition instead of the median (tuning on a busy machine).
+    /// Report the fastest repetition instead (tuning on a busy machine; not comparable with
+    /// the references).
     #[arg(long)]
     best: bool,
     /// Skip openssl and dpdk-test-crypto-perf (quick in-process runs while tuning).
@@ -92,7 +93,7 @@ fn main() {
          of {AAD_LEN}-byte-AAD packets, 16-byte tag; in-process figures are the {} of {} x {:.2} s.",
         args.core,
         if pinned { "ok" } else { "pinning FAILED" },
-        if args.best { "best" } else { "median" },
+        if args.best { "best run" } else { "aggregate" },
         args.reps,
         args.seconds
     );
@@ -104,7 +105,7 @@ fn main() {
          figures include DPDK's cryptodev enqueue/dequeue, as ipsec-secgw pays them.\n"
     );
     let per_rep = Duration::from_secs_f64(args.seconds);
-    let stat = if args.best { ours::Stat::Best } else { ours::Stat::Median };
+    let stat = if args.best { ours::Stat::Best } else { ours::Stat::Mean };
     let keys: &[KeySize] = if args.aes128_only { &[KeySize::Aes128] } else { &[KeySize::Aes128, KeySize::Aes256] };
     let mut commands: Vec<String> = Vec::new();
     for &ks in keys {
@@ -151,8 +152,7 @@ fn main() {
     if load > 1.5 {
         println!(
             "WARNING: load average {load:.2} on a 2-core machine: other work shared the cores, every figure is \
-             low and the ratios are unreliable (the references suffer more than in-process code). Re-run \
-             on a quiet machine."
+             low and the ratios are unreliable. Re-run on a quiet machine."
         );
     }
 }
