@@ -117,8 +117,10 @@ class Runner:
         self.out = Path(args.out)
         self.quick = args.quick
         self.only = args.only.split(",") if args.only else ALL
-        # QFP_BIN: another qfp binary (as for the test suite), e.g. a branch's build.
-        self.qfp = Path(os.environ.get("QFP_BIN") or self.root / "target/release/qfp")
+        # QFP_BIN: another qfp binary to measure as the gateway (as for the test suite),
+        # e.g. a branch's build; the captures are always made by this tree's qfp pcap.
+        self.qfp_pcap = self.root / "target/release/qfp"
+        self.qfp = Path(os.environ.get("QFP_BIN") or self.qfp_pcap)
         self.perf_dir = self.root / "target/release"
         self.secgw = Path(args.secgw) if args.secgw else None
         self.report = open(self.out / "report.txt", "w")
@@ -218,7 +220,7 @@ class Runner:
         d = self.out
         (d / "qfp.toml").write_text(qfp_toml(TUNNEL))
         (d / "secgw.cfg").write_text(secgw_cfg(TUNNEL))
-        argv = [self.qfp, "pcap", "-c", d / "qfp.toml", "--dir", d / "pcaps", "--sizes", ",".join(SIZES),
+        argv = [self.qfp_pcap, "pcap", "-c", d / "qfp.toml", "--dir", d / "pcaps", "--sizes", ",".join(SIZES),
                 "--count", "1024", "--flows", "64"]
         self.command(argv)
         r = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
