@@ -29,6 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import latency  # noqa: E402  (scripts/bench.d/latency.py)
+
 SIZES = ["64", "512", "1400", "imix"]
 IMIX = [64, 570, 64, 64, 570, 64, 1500, 64, 570, 64, 64, 570]
 ALL = ["testpmd", "secgw", "gateway", "crypto", "pipeline", "latency", "rekey", "scale"]
@@ -52,7 +55,7 @@ TUNNEL = {
 }
 
 
-def qfp_toml(t):
+def qfp_toml(t, mtu=9000):
     return f"""# Written by scripts/bench: one AES-128-GCM tunnel; ipsec-secgw gets the same in secgw.cfg.
 [gateway]
 protected_port = 0
@@ -65,7 +68,7 @@ peer = "{t['peer']}"
 next_hop_mac = "{t['wan_mac']}"
 selectors = ["{t['remote']}"]
 esn = false
-mtu = 9000
+mtu = {mtu}
 
 [[tunnel.sa]]
 dir = "out"
@@ -118,9 +121,9 @@ class Runner:
         self.quick = args.quick
         self.only = args.only.split(",") if args.only else ALL
         # QFP_BIN: another qfp binary to measure as the gateway (as for the test suite),
-        # e.g. a branch's build; the captures are always made by this tree's qfp pcap.
-        self.qfp_pcap = self.root / "target/release/qfp"
-        self.qfp = Path(os.environ.get("QFP_BIN") or self.qfp_pcap)
+        # e.g. a branch's build; captures and traffic always come from this tree's qfp pcap and qfp gen.
+        self.qfp_tools = self.root / "target/release/qfp"
+        self.qfp = Path(os.environ.get("QFP_BIN") or self.qfp_tools)
         self.perf_dir = self.root / "target/release"
         self.secgw = Path(args.secgw) if args.secgw else None
         self.report = open(self.out / "report.txt", "w")
@@ -130,6 +133,7 @@ class Runner:
         self.measure = 2.0 if self.quick else 4.0
         self.cpu = "1" if (os.cpu_count() or 1) > 1 else "0"
         self.n = 0
+        self.gateway_probe = None
 
     # ---- output ---------------------------------------------------------------------
     def say(self, text=""):
@@ -220,7 +224,7 @@ class Runner:
         d = self.out
         (d / "qfp.toml").write_text(qfp_toml(TUNNEL))
         (d / "secgw.cfg").write_text(secgw_cfg(TUNNEL))
-        argv = [self.qfp_pcap, "pcap", "-c", d / "qfp.toml", "--dir", d / "pcaps", "--sizes", ",".join(SIZES),
+        argv = [self.qfp_tools, "pcap", "-c", d / "qfp.toml", "--dir", d / "pcaps", "--sizes", ",".join(SIZES),
                 "--count", "1024", "--flows", "64"]
         self.command(argv)
         r = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
@@ -358,21 +362,25 @@ class Runner:
             self.say(f"  qfp {op} {size} x{workers}: no rate (exit {code}): {tail}")
         return argv, rate, drops, code, text
 
+    def has_gateway(self):
+        """(True, "") if this qfp runs `qfp run -c` (tried once), else (False, why)."""
+        if self.gateway_probe is None:
+            eal, p = self.eal("probe", ["net_null0,no-rx=1", "net_null1,no-rx=1"], [])
+            argv = [self.qfp, "run", "-c", self.out / "qfp.toml", "--duration", "0.5", "-q", "--"] + eal
+            code, text = self.run_for(argv, 20, self.out / "probe.log")
+            self.cleanup_prefix(p)
+            why = next((l for l in text.splitlines() if l.startswith("qfp")), f"exit {code}").strip()
+            self.gateway_probe = (code == 0, "" if code == 0 else why)
+        return self.gateway_probe
+
     def gateway(self):
         self.say()
         self.say("## gateway: qfp run, decap and encap, 1 and 2 workers (the same captures and vdevs as secgw)")
-        # Does this qfp have the gateway (`qfp run -c`)? Try it.
-        probe = self.out / "probe.log"
-        eal, p = self.eal("probe", ["net_null0,no-rx=1", "net_null1,no-rx=1"], [])
-        argv = [self.qfp, "run", "-c", self.out / "qfp.toml", "--duration", "0.5", "-q", "--"] + eal
-        code, text = self.run_for(argv, 20, probe)
-        self.cleanup_prefix(p)
-        gateway = code == 0
+        gateway, why = self.has_gateway()
         if gateway:
             self.say("mode: gateway (`qfp run -c` works here; decap with --replay-window 0, as replayed captures repeat sequence numbers)")
         else:
-            why = next((l for l in text.splitlines() if l.startswith("qfp")), f"exit {code}")
-            self.say(f"mode: L2 CROSS-CONNECT, NO CRYPTO: `qfp run -c` is not available in this build ({why.strip()}); "
+            self.say(f"mode: L2 CROSS-CONNECT, NO CRYPTO: `qfp run -c` is not available in this build ({why}); "
                      "the rows measure forwarding only, the ratio is not a like-for-like comparison")
         rows = []
         workers_list = [1] if self.quick else [1, 2]
@@ -424,8 +432,14 @@ class Runner:
         self.say(f"not yet: needs {needs}")
 
     def latency(self):
-        self.not_yet("latency", "the gateway (issue 5, `qfp run -c`) merged: qfp gen timestamps through two "
-                     "gateways over net_memif at 10/50/90% of the measured maximum")
+        gateway, why = self.has_gateway()
+        if not gateway:
+            self.not_yet("latency", f"the gateway (issue 5, `qfp run -c`; this build: {why}): qfp gen timestamps "
+                         "through two gateways over net_memif at 10/50/90% of the measured maximum")
+            return
+        self.say()
+        self.say("## latency: qfp gen -> gateway A -> net_memif -> gateway B -> qfp gen, both ways (scripts/bench.d/latency.py)")
+        latency.run(self, TUNNEL, qfp_toml(TUNNEL, mtu=1500))
 
     def rekey(self):
         self.not_yet("rekey", "rekeys (issue 6, `--rekey-every`): throughput per 100 ms bucket from qfp gen's "

@@ -198,7 +198,15 @@ pub fn run(
         };
         let mut port =
             dpdk(format!("configuring port {id}"), Port::configure(eal, id, &conf, &pool))?;
-        dpdk(format!("starting port {id}"), port.start())?;
+        // A net_memif client fails to start while its server is not listening yet: retry
+        // for as long as a link is waited for.
+        let since = std::time::Instant::now();
+        while let Err(e) = port.start() {
+            if since.elapsed() >= cfg.link_wait {
+                return Err(Error::Dpdk { what: format!("starting port {id}"), source: e });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         ports.push(port);
     }
     wait_for_links(&mut ports, cfg.link_wait)?;
