@@ -150,9 +150,9 @@ fn sigint_stops_sending_and_still_reports() {
     let json = dir.join("g.json");
     let run = gen_cmd(&["--rate", "10000", "--json", &p(&json)], &EalArgs::new().vdev("net_ring0"))
         .spawn();
-    // Wait for the first live line: the generator is sending.
+    // Long enough for the EAL to start (a few hundred ms) even on a loaded machine.
     let started = std::time::Instant::now();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_secs(3));
     run.signal(Signal::INT);
     let out = run.wait();
     out.assert_success();
