@@ -1,0 +1,570 @@
+//! The worker loop: poll, classify, decap or encap, route, transmit — run to completion,
+//! one burst at a time, with no lock, no allocation and no wait.
+//!
+//! One iteration ([`Worker::poll`]) pins the epoch once, loads the published [`Tables`] once,
+//! and then:
+//!
+//! 1. takes up to a burst from each handoff ring addressed to it (packets whose SA it
+//!    owns, received by another worker), and, on worker 0, from the control core's inject
+//!    ring (frames to send on the unprotected port);
+//! 2. receives a burst on the unprotected port: each frame is classified
+//!    ([`super::classify`]); ESP for an SA this worker owns is decapsulated, routed (longest
+//!    prefix on the inner destination), its TTL / hop limit decremented, given a fresh
+//!    Ethernet header (our protected port's MAC → the route's next hop) and queued for the
+//!    protected port; ESP for an SA another worker owns is handed to it; peer-channel
+//!    datagrams from a configured peer are punted to the control core; unknown SPIs are
+//!    dropped and reported to the control core (rate-limited);
+//! 3. receives a burst on the protected port: each plain packet is matched against the
+//!    tunnels' selectors, its TTL decremented, and encrypted with its tunnel's outbound SA
+//!    (handed to the tunnel's owner worker first if that is not this one), then framed
+//!    (our unprotected port's MAC → the tunnel's next hop) and queued for the unprotected
+//!    port;
+//! 4. sends both tx batches; what a tx queue does not take is `TxFull`.
+//!
+//! Every packet that does not leave is counted under exactly one drop reason, by the worker
+//! that drops it; consumed packets (NAT-keepalives, punts) are events. Per-SA packet and
+//! byte counts are summed over the burst and written once per SA change (VPP style).
+//!
+//! **Stopping cleanly.** [`RunState::stop`] asks the workers to stop receiving. Each worker
+//! then still drains its handoff rings (and worker 0 the inject ring) and exits only once
+//! every worker has stopped receiving and its rings are empty, so no packet is in flight
+//! inside qfp when the workers return: received = sent + dropped + consumed, exactly.
+
+use crate::buf::PacketBuf;
+use crate::drops::{DropReason, Event};
+use crate::gateway::classify::{self, Inbound};
+use crate::gateway::counters::WorkerStats;
+use crate::gateway::io::{Batch, PortIo};
+use crate::gateway::rings::{
+    ControlRings, Handoff, InvalidSpiReport, Job, Mesh, Punt, PuntKind, ReportLimit,
+};
+use crate::gateway::tables::{InboundEntry, PortRole, Tables, TunnelId, WorkerId};
+use crate::pipeline::{DecapDrop, Decapped, SaAccum, decap_one, encap_one};
+use crate::sa::Sa;
+use crate::wire::{IpVersion, esp, eth, ipv4, ipv6};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use qfp_epoch::{Guard, Published};
+use std::sync::Arc;
+
+/// Per-worker settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerConf {
+    /// Most packets per rx burst (and per handoff ring per iteration).
+    pub burst: usize,
+    /// Most unknown-SPI reports per second this worker sends to the control core.
+    pub invalid_spi_per_sec: u32,
+}
+
+impl Default for WorkerConf {
+    fn default() -> Self {
+        WorkerConf { burst: 32, invalid_spi_per_sec: 5 }
+    }
+}
+
+/// The stop protocol shared by the control core and the workers.
+#[derive(Debug)]
+pub struct RunState {
+    stop: AtomicBool,
+    quiet: AtomicUsize,
+    workers: usize,
+}
+
+impl RunState {
+    /// For `workers` workers.
+    pub fn new(workers: usize) -> RunState {
+        RunState { stop: AtomicBool::new(false), quiet: AtomicUsize::new(0), workers }
+    }
+
+    /// Asks the workers to stop receiving, drain the rings between them and return.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Whether a stop was asked.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Workers that have stopped receiving.
+    pub fn quiet_workers(&self) -> usize {
+        self.quiet.load(Ordering::Acquire)
+    }
+}
+
+/// Everything the workers share, built once by the control side.
+#[derive(Debug)]
+pub struct Shared<P> {
+    /// The published tables.
+    pub tables: Arc<Published<Tables>>,
+    /// Worker → worker handoff rings.
+    pub mesh: Mesh<P>,
+    /// Worker ↔ control core rings.
+    pub ctrl: ControlRings<P>,
+    /// One counter block per worker.
+    pub stats: Box<[WorkerStats]>,
+    /// The stop protocol.
+    pub run: RunState,
+}
+
+impl<P> Shared<P> {
+    /// Rings and counters for `workers` workers over `tables`, with handoff rings of
+    /// `handoff_capacity` packets and control rings of `ctrl_capacity` entries.
+    pub fn new(
+        tables: Arc<Published<Tables>>,
+        workers: usize,
+        handoff_capacity: usize,
+        ctrl_capacity: usize,
+    ) -> Shared<P> {
+        Shared {
+            tables,
+            mesh: Mesh::new(workers, handoff_capacity),
+            ctrl: ControlRings::new(workers, ctrl_capacity, ctrl_capacity, ctrl_capacity),
+            stats: (0..workers).map(|_| WorkerStats::new()).collect(),
+            run: RunState::new(workers),
+        }
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.stats.len()
+    }
+}
+
+/// The last SPI looked up in this iteration (bursts are mostly one SA).
+struct SpiCache<'g> {
+    spi: u32,
+    entry: Option<&'g InboundEntry>,
+}
+
+impl<'g> SpiCache<'g> {
+    #[inline]
+    fn get(&mut self, spi: u32, t: &'g Tables) -> Option<&'g InboundEntry> {
+        if spi != self.spi || spi == 0 {
+            self.spi = spi;
+            self.entry = t.inbound.get(spi);
+        }
+        self.entry
+    }
+}
+
+/// Everything a worker writes to, apart from its rx batch.
+struct Lane<'s, I: PortIo> {
+    id: WorkerId,
+    io: I,
+    shared: &'s Shared<I::Pkt>,
+    stats: &'s WorkerStats,
+    tx: [Batch<I::Pkt>; 2],
+    limit: ReportLimit,
+}
+
+/// One worker: its queues (through `I`), its batches, its counters.
+pub struct Worker<'s, I: PortIo> {
+    conf: WorkerConf,
+    rx: Batch<I::Pkt>,
+    lane: Lane<'s, I>,
+}
+
+impl<I: PortIo> core::fmt::Debug for Worker<'_, I> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Worker").field("id", &self.lane.id).finish()
+    }
+}
+
+impl<'s, I: PortIo> Worker<'s, I> {
+    /// Worker `id` over `io`. Allocates its batches now, never afterwards.
+    pub fn new(id: WorkerId, io: I, shared: &'s Shared<I::Pkt>, conf: WorkerConf) -> Self {
+        let burst = conf.burst.max(1);
+        Worker {
+            conf: WorkerConf { burst, ..conf },
+            rx: Batch::with_capacity(burst),
+            lane: Lane {
+                id,
+                io,
+                shared,
+                stats: &shared.stats[usize::from(id)],
+                tx: [Batch::with_capacity(2 * burst), Batch::with_capacity(2 * burst)],
+                limit: ReportLimit::new(conf.invalid_spi_per_sec),
+            },
+        }
+    }
+
+    /// This worker's id.
+    pub fn id(&self) -> WorkerId {
+        self.lane.id
+    }
+
+    /// One iteration at time `now` (ns): handoffs, injections, and (if `receive`) one rx
+    /// burst per port. Returns how many packets it handled.
+    pub fn poll(&mut self, now: u64, receive: bool) -> usize {
+        let guard = qfp_epoch::pin();
+        let t = self.lane.shared.tables.load(&guard);
+        let mut acc = SaAccum::new();
+        let mut cache = SpiCache { spi: 0, entry: None };
+        let mut work = self.lane.take_handoffs(t, &guard, now, &mut acc, self.conf.burst);
+        if self.lane.id == 0 {
+            work += self.lane.take_injected(self.conf.burst);
+        }
+        if receive {
+            for port in [PortRole::Unprotected, PortRole::Protected] {
+                if !self.lane.io.has_rx(port) {
+                    continue;
+                }
+                let n = self.lane.io.rx(port, &mut self.rx, self.conf.burst);
+                if n == 0 {
+                    continue;
+                }
+                self.lane.stats.add_rx(port, n as u64);
+                work += n;
+                for p in self.rx.as_slice() {
+                    p.prefetch();
+                }
+                for pkt in self.rx.drain() {
+                    match port {
+                        PortRole::Unprotected => {
+                            self.lane.on_unprotected(t, pkt, now, &mut acc, &mut cache)
+                        }
+                        PortRole::Protected => {
+                            self.lane.on_protected(t, &guard, pkt, now, &mut acc)
+                        }
+                    }
+                }
+            }
+        }
+        acc.flush();
+        self.lane.flush(PortRole::Protected);
+        self.lane.flush(PortRole::Unprotected);
+        work
+    }
+
+    /// Whether nothing waits for this worker in the rings.
+    fn rings_empty(&self) -> bool {
+        let s = self.lane.shared;
+        s.mesh.pending_for(self.lane.id) == 0
+            && (self.lane.id != 0 || s.ctrl.inject_pending() == 0)
+    }
+
+    /// Polls until [`RunState::stop`], then drains (see the module doc) and returns.
+    /// `clock` gives `now` in ns (one call per iteration); `idle` is called with the number
+    /// of consecutive empty iterations, to pause or sleep as the poll mode wants.
+    pub fn run(&mut self, mut clock: impl FnMut() -> u64, mut idle: impl FnMut(u32)) {
+        let run = &self.lane.shared.run;
+        let mut empty: u32 = 0;
+        let mut quiet = false;
+        loop {
+            if !quiet && run.stopping() {
+                quiet = true;
+                run.quiet.fetch_add(1, Ordering::AcqRel);
+            }
+            // Read before polling: if every worker had stopped receiving by now, nothing
+            // can enter our rings after this poll has looked at them.
+            let all_quiet = quiet && run.quiet_workers() == run.workers;
+            let n = self.poll(clock(), !quiet);
+            if all_quiet && n == 0 && self.rings_empty() {
+                return;
+            }
+            if n == 0 {
+                empty = empty.saturating_add(1);
+                if !quiet {
+                    idle(empty);
+                }
+            } else {
+                empty = 0;
+            }
+        }
+    }
+}
+
+impl<'s, I: PortIo> Lane<'s, I> {
+    #[inline]
+    fn drop_pkt(&self, pkt: I::Pkt, r: DropReason) {
+        self.stats.counters.count_drop(r);
+        drop(pkt);
+    }
+
+    #[inline]
+    fn send(&mut self, port: PortRole, pkt: I::Pkt) {
+        if let Err(pkt) = self.tx[port.index()].push(pkt) {
+            self.flush(port);
+            if let Err(pkt) = self.tx[port.index()].push(pkt) {
+                unreachable!("a flushed batch has room: {:?}", pkt.len());
+            }
+        }
+    }
+
+    fn flush(&mut self, port: PortRole) {
+        let batch = &mut self.tx[port.index()];
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        let sent = self.io.tx(port, batch);
+        self.stats.add_tx(port, sent as u64);
+        if sent < n {
+            self.stats.counters.add_drops(DropReason::TxFull, (n - sent) as u64);
+        }
+    }
+
+    #[inline]
+    fn handoff(&mut self, pkt: I::Pkt, owner: WorkerId, job: Job) {
+        match self.shared.mesh.ring(self.id, owner).push(Handoff { pkt, job }) {
+            Ok(()) => self.stats.counters.count_event(Event::HandedOff),
+            Err(h) => self.drop_pkt(h.pkt, DropReason::TailDrop),
+        }
+    }
+
+    fn punt(&mut self, pkt: I::Pkt, kind: PuntKind) {
+        match self.shared.ctrl.punt(Punt { pkt, kind, worker: self.id }) {
+            Ok(()) => self.stats.counters.count_event(Event::Punted),
+            Err(p) => self.drop_pkt(p.pkt, DropReason::TailDrop),
+        }
+    }
+
+    #[cold]
+    fn report(&mut self, event: crate::pipeline::InvalidSpi, now: u64) {
+        let sent = self.limit.allow(&event, now)
+            && self.shared.ctrl.report(InvalidSpiReport { event, worker: self.id, at_ns: now });
+        self.stats.counters.count_event(if sent {
+            Event::InvalidSpiPunted
+        } else {
+            Event::InvalidSpiSuppressed
+        });
+    }
+
+    fn take_handoffs<'g>(
+        &mut self,
+        t: &'g Tables,
+        guard: &'g Guard,
+        now: u64,
+        acc: &mut SaAccum<'g>,
+        burst: usize,
+    ) -> usize {
+        let shared = self.shared;
+        let mut n = 0;
+        for from in 0..shared.workers() as WorkerId {
+            if from == self.id {
+                continue;
+            }
+            let ring = shared.mesh.ring(from, self.id);
+            for _ in 0..burst {
+                let Some(Handoff { pkt, job }) = ring.pop() else { break };
+                n += 1;
+                self.stats.counters.count_event(Event::HandoffReceived);
+                match job {
+                    Job::Decap => self.on_inbound_ip(t, pkt, now, acc, None),
+                    Job::Encap(tunnel) => self.encap(t, guard, pkt, tunnel, now, acc),
+                }
+            }
+        }
+        n
+    }
+
+    fn take_injected(&mut self, burst: usize) -> usize {
+        let mut n = 0;
+        while n < burst {
+            let Some(pkt) = self.shared.ctrl.next_injected() else { break };
+            self.stats.counters.count_event(Event::Injected);
+            self.send(PortRole::Unprotected, pkt);
+            n += 1;
+        }
+        n
+    }
+
+    /// A frame from the unprotected port.
+    #[inline]
+    fn on_unprotected<'g>(
+        &mut self,
+        t: &'g Tables,
+        mut pkt: I::Pkt,
+        now: u64,
+        acc: &mut SaAccum<'g>,
+        cache: &mut SpiCache<'g>,
+    ) {
+        let Some((hlen, _)) = classify::ethernet(pkt.data()) else {
+            return self.drop_pkt(pkt, DropReason::UnknownL2);
+        };
+        if pkt.adj(hlen).is_err() {
+            return self.drop_pkt(pkt, DropReason::UnknownL2);
+        }
+        self.on_inbound_ip(t, pkt, now, acc, Some(cache));
+    }
+
+    /// An IP packet from the unprotected port. `cache` is `None` for a handed-off packet:
+    /// its sender checked the owner already, and this worker is it.
+    #[inline]
+    fn on_inbound_ip<'g>(
+        &mut self,
+        t: &'g Tables,
+        mut pkt: I::Pkt,
+        now: u64,
+        acc: &mut SaAccum<'g>,
+        cache: Option<&mut SpiCache<'g>>,
+    ) {
+        let (spi, from_peer) = match classify::inbound(pkt.data(), &t.fixed) {
+            Inbound::Esp { spi, from_peer } => (spi, from_peer),
+            Inbound::Malformed => return self.drop_pkt(pkt, DropReason::IpVersion),
+            Inbound::NotForUs => return self.drop_pkt(pkt, DropReason::NotForUs),
+            Inbound::Other => return self.drop_pkt(pkt, DropReason::ForUsUnhandled),
+            Inbound::PeerChannel { from_peer: true } => {
+                return self.punt(pkt, PuntKind::PeerChannel);
+            }
+            Inbound::PeerChannel { from_peer: false } => {
+                return self.drop_pkt(pkt, DropReason::PeerChannelDeny);
+            }
+        };
+        let entry = match (spi, cache) {
+            (Some(spi), Some(cache)) => cache.get(spi, t),
+            (Some(spi), None) => t.inbound.get(spi),
+            (None, _) => None,
+        };
+        if let Some(e) = entry
+            && e.owner != self.id
+        {
+            return self.handoff(pkt, e.owner, Job::Decap);
+        }
+        // decap looks the SPI up again: answer with the entry the owner check found.
+        let found: Option<&'g Sa> = entry.map(|e| &*e.sa);
+        let lookup = |s: u32| found.filter(|sa| sa.spi() == s);
+        let natt = |p: u16| t.fixed.is_natt_port(p);
+        match decap_one(&mut pkt, lookup, now, acc, natt) {
+            Ok(Decapped::Inner { version, .. }) => {
+                self.stats.counters.count_event(Event::Decrypted);
+                self.route(t, pkt, version);
+            }
+            Ok(Decapped::NattKeepalive) => {
+                self.stats.counters.count_event(Event::NattKeepalive);
+            }
+            Ok(Decapped::NonEsp) if from_peer => self.punt(pkt, PuntKind::Ike),
+            Ok(Decapped::NonEsp) => self.drop_pkt(pkt, DropReason::PeerChannelDeny),
+            Ok(Decapped::NotEsp) => self.drop_pkt(pkt, DropReason::ForUsUnhandled),
+            Err(DecapDrop { reason, invalid_spi }) => {
+                self.drop_pkt(pkt, reason);
+                if let Some(e) = invalid_spi {
+                    self.report(e, now);
+                }
+            }
+        }
+    }
+
+    /// A decapsulated packet: route, TTL, Ethernet, protected port.
+    #[inline]
+    fn route(&mut self, t: &Tables, mut pkt: I::Pkt, v: IpVersion) {
+        let fixed = &t.fixed;
+        let data = pkt.data_mut();
+        let (route, alive) = match v {
+            IpVersion::V4 => {
+                let mut p = ipv4::Packet::new_unchecked(&mut data[..]);
+                let r = fixed.routes.lookup_v4(p.dst_bytes());
+                (r, r.is_none() || p.decrement_ttl().is_some())
+            }
+            IpVersion::V6 => {
+                let mut p = ipv6::Packet::new_unchecked(&mut data[..]);
+                let r = fixed.routes.lookup_v6(p.dst_bytes());
+                (r, r.is_none() || p.decrement_hop_limit().is_some())
+            }
+        };
+        let Some(r) = route else { return self.drop_pkt(pkt, DropReason::NoRoute) };
+        if !alive {
+            return self.drop_pkt(pkt, DropReason::TtlExceeded);
+        }
+        if pkt.prepend(eth::HEADER_LEN).is_err() {
+            return self.drop_pkt(pkt, DropReason::NoBuffer);
+        }
+        let src = fixed.port_macs[PortRole::Protected.index()];
+        classify::write_ethernet(pkt.data_mut(), fixed.route_macs[r as usize], src, v);
+        self.send(PortRole::Protected, pkt);
+    }
+
+    /// A frame from the protected port: policy, TTL, then encap here or on the owner.
+    #[inline]
+    fn on_protected<'g>(
+        &mut self,
+        t: &'g Tables,
+        guard: &'g Guard,
+        mut pkt: I::Pkt,
+        now: u64,
+        acc: &mut SaAccum<'g>,
+    ) {
+        let Some((hlen, _)) = classify::ethernet(pkt.data()) else {
+            return self.drop_pkt(pkt, DropReason::UnknownL2);
+        };
+        if pkt.adj(hlen).is_err() {
+            return self.drop_pkt(pkt, DropReason::UnknownL2);
+        }
+        let fixed = &t.fixed;
+        let data = pkt.data_mut();
+        let tunnel = match IpVersion::of_packet(data) {
+            Some(IpVersion::V4) => {
+                let Ok(mut p) = ipv4::Packet::new_checked(&mut data[..]) else {
+                    return self.drop_pkt(pkt, DropReason::UnknownL2);
+                };
+                if !p.verify_checksum() {
+                    return self.drop_pkt(pkt, DropReason::BadIpChecksum);
+                }
+                let Some(tunnel) = fixed.policy.lookup_v4(p.dst_bytes()) else {
+                    return self.drop_pkt(pkt, DropReason::DenyV4);
+                };
+                if p.decrement_ttl().is_none() {
+                    return self.drop_pkt(pkt, DropReason::TtlExceeded);
+                }
+                tunnel
+            }
+            Some(IpVersion::V6) => {
+                let Ok(mut p) = ipv6::Packet::new_checked(&mut data[..]) else {
+                    return self.drop_pkt(pkt, DropReason::UnknownL2);
+                };
+                let Some(tunnel) = fixed.policy.lookup_v6(p.dst_bytes()) else {
+                    return self.drop_pkt(pkt, DropReason::DenyV6);
+                };
+                if p.decrement_hop_limit().is_none() {
+                    return self.drop_pkt(pkt, DropReason::TtlExceeded);
+                }
+                tunnel
+            }
+            None => return self.drop_pkt(pkt, DropReason::UnknownL2),
+        };
+        let owner = fixed.tunnels[tunnel as usize].owner;
+        if owner != self.id {
+            return self.handoff(pkt, owner, Job::Encap(tunnel));
+        }
+        self.encap(t, guard, pkt, tunnel, now, acc);
+    }
+
+    /// Encrypts with the tunnel's outbound SA (this worker owns it) and sends.
+    #[inline]
+    fn encap<'g>(
+        &mut self,
+        t: &'g Tables,
+        guard: &'g Guard,
+        mut pkt: I::Pkt,
+        tunnel: TunnelId,
+        now: u64,
+        acc: &mut SaAccum<'g>,
+    ) {
+        let fixed = &t.fixed;
+        let Some(tun) = fixed.tunnels.get(tunnel as usize) else {
+            return self.drop_pkt(pkt, DropReason::DenyV4);
+        };
+        let Some(sa) = tun.outbound(guard) else {
+            let r = match IpVersion::of_packet(pkt.data()) {
+                Some(IpVersion::V6) => DropReason::OutSaNotFoundV6,
+                _ => DropReason::OutSaNotFoundV4,
+            };
+            return self.drop_pkt(pkt, r);
+        };
+        // Room for the Ethernet header too, checked before the SA spends a sequence number.
+        let head = sa.outer_header_len() + esp::HEADER_LEN + esp::IV_LEN + eth::HEADER_LEN;
+        if pkt.headroom() < head {
+            return self.drop_pkt(pkt, DropReason::NoBuffer);
+        }
+        if let Err(r) = encap_one(&mut pkt, sa, now, acc) {
+            return self.drop_pkt(pkt, r);
+        }
+        self.stats.counters.count_event(Event::Encrypted);
+        if pkt.prepend(eth::HEADER_LEN).is_err() {
+            return self.drop_pkt(pkt, DropReason::NoBuffer);
+        }
+        let src = fixed.port_macs[PortRole::Unprotected.index()];
+        classify::write_ethernet(pkt.data_mut(), tun.next_hop_mac, src, tun.outer);
+        self.send(PortRole::Unprotected, pkt);
+    }
+}
