@@ -185,7 +185,14 @@ mod tests {
     #[test]
     fn microsoft_rss_suite_ipv6() {
         for (src, dst, sp, dp, l3, l4) in [
-            ("3ffe:2501:200:1fff::7", "3ffe:2501:200:3::1", 2794, 1766, 0x2cc1_8cd5u32, 0x4020_7d3du32),
+            (
+                "3ffe:2501:200:1fff::7",
+                "3ffe:2501:200:3::1",
+                2794,
+                1766,
+                0x2cc1_8cd5u32,
+                0x4020_7d3du32,
+            ),
             ("3ffe:501:8::260:97ff:fe40:efab", "ff02::1", 14230, 4739, 0x0f0c_461c, 0xdde5_1bbf),
             (
                 "3ffe:1900:4545:3:200:f8ff:fe21:67cf",

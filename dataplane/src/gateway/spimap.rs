@@ -113,10 +113,7 @@ impl<V> SpiMap<V> {
 
     /// Every (SPI, entry), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &V)> + '_ {
-        self.slots
-            .iter()
-            .filter(|s| s.spi != 0)
-            .map(|s| (s.spi, &self.values[s.index as usize]))
+        self.slots.iter().filter(|s| s.spi != 0).map(|s| (s.spi, &self.values[s.index as usize]))
     }
 }
 

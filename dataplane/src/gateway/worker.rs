@@ -239,8 +239,7 @@ impl<'s, I: PortIo> Worker<'s, I> {
     /// Whether nothing waits for this worker in the rings.
     fn rings_empty(&self) -> bool {
         let s = self.lane.shared;
-        s.mesh.pending_for(self.lane.id) == 0
-            && (self.lane.id != 0 || s.ctrl.inject_pending() == 0)
+        s.mesh.pending_for(self.lane.id) == 0 && (self.lane.id != 0 || s.ctrl.inject_pending() == 0)
     }
 
     /// Polls until [`RunState::stop`], then drains (see the module doc) and returns.

@@ -18,9 +18,7 @@
 
 use crate::gateway::lpm::{DuplicatePrefix, PrefixTable};
 use crate::gateway::spimap::{SpiMap, SpiMapError};
-use crate::gateway::tables::{
-    AddrSet, Fixed, InboundEntry, Tables, TunnelId, TunnelRt, WorkerId,
-};
+use crate::gateway::tables::{AddrSet, Fixed, InboundEntry, Tables, TunnelId, TunnelRt, WorkerId};
 use crate::sa::{Sa, SaDirection};
 use crate::selector::Prefix;
 use crate::wire::IpVersion;
