@@ -38,6 +38,10 @@ pub struct PortInfo {
     pub reta_size: u16,
     /// Largest frame the device receives.
     pub max_rx_pktlen: u32,
+    /// Largest MTU the device accepts (`rte_eth_dev_set_mtu`, `rxmode.mtu`).
+    pub max_mtu: u16,
+    /// Length of the device's RSS hash key in bytes (0: not reported).
+    pub hash_key_size: u8,
     /// NUMA socket of the device, if known.
     pub socket: Option<u32>,
 }
@@ -55,6 +59,8 @@ pub struct PortConfig {
     pub tx_desc: u16,
     /// Receive every frame, whatever its destination MAC.
     pub promiscuous: bool,
+    /// The port MTU (IP packet size), if not the driver's default (1500).
+    pub mtu: Option<u16>,
 }
 
 impl Default for PortConfig {
@@ -65,6 +71,7 @@ impl Default for PortConfig {
             rx_desc: 1024,
             tx_desc: 1024,
             promiscuous: true,
+            mtu: None,
         }
     }
 }
@@ -90,6 +97,26 @@ pub struct PortStats {
     /// Rx failures for lack of an mbuf.
     pub rx_nombuf: u64,
 }
+
+/// A port's RSS set-up as the driver reports it: what software needs to predict the rx
+/// queue of a packet (the Toeplitz key, the hashed fields, the redirection table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RssState {
+    /// The hash key.
+    pub key: Vec<u8>,
+    /// Enabled hash functions (`RTE_ETH_RSS_*` bits).
+    pub hash_functions: u64,
+    /// Redirection table: entry i is the rx queue of hashes with `hash % len == i`.
+    pub reta: Vec<u16>,
+}
+
+/// `RTE_ETH_RSS_IP`, `RTE_ETH_RSS_UDP`, `RTE_ETH_RSS_ESP`: the groups of hash functions
+/// that decide where qfp's packets (ESP, ESP in UDP) land.
+pub const RSS_IP: u64 = ffi::RTE_ETH_RSS_IP as u64;
+/// See [`RSS_IP`].
+pub const RSS_UDP: u64 = ffi::RTE_ETH_RSS_UDP as u64;
+/// See [`RSS_IP`].
+pub const RSS_ESP: u64 = ffi::RTE_ETH_RSS_ESP as u64;
 
 /// Link state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +180,8 @@ impl PortInfo {
             rss_offloads: info.flow_type_rss_offloads,
             reta_size: info.reta_size,
             max_rx_pktlen: info.max_rx_pktlen,
+            max_mtu: info.max_mtu,
+            hash_key_size: info.hash_key_size,
             socket: u32::try_from(socket).ok(),
         })
     }
@@ -190,6 +219,15 @@ impl<'eal> Port<'eal> {
             }
         }
         let mut eth_conf = ffi::rte_eth_conf::default();
+        if let Some(mtu) = conf.mtu {
+            if mtu > info.max_mtu {
+                return Err(Error::InvalidArgument(format!(
+                    "{name}: MTU {mtu} asked, the device supports at most {}",
+                    info.max_mtu
+                )));
+            }
+            eth_conf.rxmode.mtu = u32::from(mtu);
+        }
         if conf.rx_queues > 1 && info.rss_offloads != 0 {
             eth_conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
             // A NULL rss_key (the default) keeps the driver's own hash key.
@@ -397,6 +435,72 @@ impl<'eal> Port<'eal> {
                 .then_some(speed),
             full_duplex: u32::from(l.link_duplex()) == ffi::RTE_ETH_LINK_FULL_DUPLEX,
         })
+    }
+
+    /// Fills the RSS redirection table round-robin over the rx queues (entry i → queue
+    /// i % queues), so that software can predict where a hash lands. Returns false when
+    /// RSS is off or the driver does not let its table be written.
+    pub fn set_reta_round_robin(&self) -> Result<bool> {
+        if !self.rss_enabled() || self.info.reta_size == 0 {
+            return Ok(false);
+        }
+        let size = usize::from(self.info.reta_size);
+        let mut reta = vec![ffi::rte_eth_rss_reta_entry64::default(); size.div_ceil(64)];
+        for i in 0..size {
+            let e = &mut reta[i / 64];
+            e.mask |= 1u64 << (i % 64);
+            e.reta[i % 64] = (i % usize::from(self.rx_queues)) as u16;
+        }
+        // SAFETY: valid, configured port; reta holds ceil(reta_size / 64) groups with the
+        // mask of the entries to write, every entry naming a configured rx queue.
+        let ret = unsafe {
+            ffi::rte_eth_dev_rss_reta_update(self.id(), reta.as_mut_ptr(), self.info.reta_size)
+        };
+        if ret == -ENOTSUP {
+            return Ok(false);
+        }
+        check(ret, || format!("rte_eth_dev_rss_reta_update(port {})", self.id()))?;
+        Ok(true)
+    }
+
+    /// The RSS key, hash functions and redirection table, when RSS spreads this port's
+    /// packets over several queues and the driver reports them; `None` otherwise.
+    pub fn rss_state(&self) -> Result<Option<RssState>> {
+        if !self.rss_enabled() || self.info.reta_size == 0 {
+            return Ok(None);
+        }
+        // A driver that does not report its key size (net_null) uses the classic 40 bytes.
+        let key_len = if self.info.hash_key_size == 0 { 40 } else { self.info.hash_key_size };
+        let mut key = vec![0u8; usize::from(key_len)];
+        let mut conf = ffi::rte_eth_rss_conf {
+            rss_key: key.as_mut_ptr(),
+            rss_key_len: key_len,
+            ..Default::default()
+        };
+        // SAFETY: valid port; conf.rss_key points to rss_key_len writable bytes, the size
+        // the driver reported for its key (or 40, what drivers that report none write).
+        let ret = unsafe { ffi::rte_eth_dev_rss_hash_conf_get(self.id(), &mut conf) };
+        if ret == -ENOTSUP {
+            return Ok(None);
+        }
+        check(ret, || format!("rte_eth_dev_rss_hash_conf_get(port {})", self.id()))?;
+        let size = usize::from(self.info.reta_size);
+        let groups = size.div_ceil(64);
+        let mut reta = vec![ffi::rte_eth_rss_reta_entry64::default(); groups];
+        for (g, e) in reta.iter_mut().enumerate() {
+            let n = (size - g * 64).min(64);
+            e.mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        }
+        // SAFETY: valid port; reta holds ceil(reta_size / 64) groups, as the function
+        // requires for reta_size entries, each with the mask of the entries to read.
+        let ret =
+            unsafe { ffi::rte_eth_dev_rss_reta_query(self.id(), reta.as_mut_ptr(), self.info.reta_size) };
+        if ret == -ENOTSUP {
+            return Ok(None);
+        }
+        check(ret, || format!("rte_eth_dev_rss_reta_query(port {})", self.id()))?;
+        let table = (0..size).map(|i| reta[i / 64].reta[i % 64]).collect();
+        Ok(Some(RssState { key, hash_functions: conf.rss_hf, reta: table }))
     }
 
     /// Turns promiscuous mode on or off. Devices without the notion (pcap files, null)

@@ -60,4 +60,8 @@ impl PacketBuf for MbufPacket<'_> {
     fn len(&self) -> usize {
         self.0.len()
     }
+    #[inline]
+    fn prefetch(&self) {
+        self.0.prefetch()
+    }
 }

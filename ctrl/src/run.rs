@@ -234,6 +234,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             rx_desc: args.rx_desc,
             tx_desc: args.tx_desc,
             promiscuous: true,
+            mtu: None,
         };
         let mut port = Port::configure(&eal, id, &conf, &pool)?;
         port.start()?;
