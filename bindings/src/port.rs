@@ -155,18 +155,14 @@ impl PortInfo {
             String::new()
         } else {
             // SAFETY: a non-NULL driver_name points to the driver's static NUL-terminated name.
-            unsafe { CStr::from_ptr(info.driver_name) }
-                .to_string_lossy()
-                .into_owned()
+            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
         };
         let mut name = [0 as c_char; ffi::RTE_ETH_NAME_MAX_LEN as usize];
         // SAFETY: name has RTE_ETH_NAME_MAX_LEN bytes, what the function requires.
         let ret = unsafe { ffi::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) };
         check(ret, || format!("rte_eth_dev_get_name_by_port({id})"))?;
         // SAFETY: on success name holds a NUL-terminated string within the buffer.
-        let name = unsafe { CStr::from_ptr(name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        let name = unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
         // SAFETY: a plain getter on a valid port id.
         let socket = unsafe { ffi::rte_eth_dev_socket_id(id) };
         Ok(PortInfo {
@@ -208,10 +204,9 @@ impl<'eal> Port<'eal> {
     ) -> Result<Self> {
         let info = PortInfo::get(eal, id)?;
         let name = format!("port {id} ({})", info.name);
-        for (what, n, max) in [
-            ("rx", conf.rx_queues, info.max_rx_queues),
-            ("tx", conf.tx_queues, info.max_tx_queues),
-        ] {
+        for (what, n, max) in
+            [("rx", conf.rx_queues, info.max_rx_queues), ("tx", conf.tx_queues, info.max_tx_queues)]
+        {
             if n == 0 || n > max {
                 return Err(Error::InvalidArgument(format!(
                     "{name}: {n} {what} queues asked, the device supports 1 to {max}"
@@ -375,12 +370,8 @@ impl<'eal> Port<'eal> {
         }
         // Each queue index is handed out once per start (queues_taken), and the queues
         // borrow self: that is what makes RxQueue/TxQueue safe to send to one lcore each.
-        let rx = (0..self.rx_queues)
-            .map(|q| RxQueue::new(self.id(), q))
-            .collect();
-        let tx = (0..self.tx_queues)
-            .map(|q| TxQueue::new(self.id(), q))
-            .collect();
+        let rx = (0..self.rx_queues).map(|q| RxQueue::new(self.id(), q)).collect();
+        let tx = (0..self.tx_queues).map(|q| TxQueue::new(self.id(), q)).collect();
         Ok((rx, tx))
     }
 
@@ -424,9 +415,7 @@ impl<'eal> Port<'eal> {
         let mut l = ffi::rte_eth_link::default();
         // SAFETY: valid port; l is a valid out-parameter.
         let ret = unsafe { ffi::rte_eth_link_get_nowait(self.id(), &mut l) };
-        check(ret, || {
-            format!("rte_eth_link_get_nowait(port {})", self.id())
-        })?;
+        check(ret, || format!("rte_eth_link_get_nowait(port {})", self.id()))?;
         let speed = l.link_speed;
         Ok(Link {
             up: u32::from(l.link_status()) == ffi::RTE_ETH_LINK_UP,
@@ -493,8 +482,9 @@ impl<'eal> Port<'eal> {
         }
         // SAFETY: valid port; reta holds ceil(reta_size / 64) groups, as the function
         // requires for reta_size entries, each with the mask of the entries to read.
-        let ret =
-            unsafe { ffi::rte_eth_dev_rss_reta_query(self.id(), reta.as_mut_ptr(), self.info.reta_size) };
+        let ret = unsafe {
+            ffi::rte_eth_dev_rss_reta_query(self.id(), reta.as_mut_ptr(), self.info.reta_size)
+        };
         if ret == -ENOTSUP {
             return Ok(None);
         }
