@@ -5,4 +5,5 @@
 //! machine live here so every benchmark prints the same header.
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod machine;
