@@ -42,6 +42,8 @@ pub struct PortInfo {
     pub max_mtu: u16,
     /// Length of the device's RSS hash key in bytes (0: not reported).
     pub hash_key_size: u8,
+    /// Receive offloads the device offers (`RTE_ETH_RX_OFFLOAD_*` bits).
+    pub rx_offloads: u64,
     /// NUMA socket of the device, if known.
     pub socket: Option<u32>,
 }
@@ -178,6 +180,7 @@ impl PortInfo {
             max_rx_pktlen: info.max_rx_pktlen,
             max_mtu: info.max_mtu,
             hash_key_size: info.hash_key_size,
+            rx_offloads: info.rx_offload_capa,
             socket: u32::try_from(socket).ok(),
         })
     }
@@ -214,6 +217,9 @@ impl<'eal> Port<'eal> {
             }
         }
         let mut eth_conf = ffi::rte_eth_conf::default();
+        // The NIC checks IPv4 header checksums where it can (`Mbuf::ip_checksum_good`).
+        let ip_cksum = u64::from(ffi::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
+        eth_conf.rxmode.offloads |= info.rx_offloads & ip_cksum;
         if let Some(mtu) = conf.mtu {
             if mtu > info.max_mtu {
                 return Err(Error::InvalidArgument(format!(

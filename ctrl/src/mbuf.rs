@@ -64,4 +64,8 @@ impl PacketBuf for MbufPacket<'_> {
     fn prefetch(&self) {
         self.0.prefetch()
     }
+    #[inline]
+    fn ip_checksum_verified(&self) -> bool {
+        self.0.ip_checksum_good()
+    }
 }

@@ -235,6 +235,7 @@ salt = "05060708"
             max_rx_pktlen: pktlen,
             max_mtu: mtu,
             hash_key_size: 0,
+            rx_offloads: 0,
             socket: None,
         }
     }

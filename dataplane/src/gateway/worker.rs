@@ -215,9 +215,9 @@ impl<'s, I: PortIo> Worker<'s, I> {
                 }
                 self.lane.stats.add_rx(port, n as u64);
                 work += n;
-                for p in self.rx.as_slice() {
-                    p.prefetch();
-                }
+                // No prefetch of the burst: measured on net_pcap (the data is already in
+                // cache, just copied by the PMD) it cost 1-2 %; on a NIC that DMAs into
+                // memory it may pay off: PacketBuf::prefetch is there to try it.
                 for pkt in self.rx.drain() {
                     match port {
                         PortRole::Unprotected => {
@@ -490,13 +490,14 @@ impl<'s, I: PortIo> Lane<'s, I> {
             return self.drop_pkt(pkt, DropReason::UnknownL2);
         }
         let fixed = &t.fixed;
+        let checksum_done = pkt.ip_checksum_verified();
         let data = pkt.data_mut();
         let tunnel = match IpVersion::of_packet(data) {
             Some(IpVersion::V4) => {
                 let Ok(mut p) = ipv4::Packet::new_checked(&mut data[..]) else {
                     return self.drop_pkt(pkt, DropReason::UnknownL2);
                 };
-                if !p.verify_checksum() {
+                if !checksum_done && !p.verify_checksum() {
                     return self.drop_pkt(pkt, DropReason::BadIpChecksum);
                 }
                 let Some(tunnel) = fixed.policy.lookup_v4(p.dst_bytes()) else {
