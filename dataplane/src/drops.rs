@@ -108,7 +108,7 @@ drop_reasons! {
     // Global (the QFP's `show platform hardware qfp active statistics drop`).
     NoBuffer = 110, "PKT_BUFFER_UNAVAILABLE", Global, "no mbuf / no headroom or tailroom to build the packet";
     TailDrop = 200, "IpsecTailDrop", Global, "a ring between cores (handoff to the SA's owner, punt to the control core) was full";
-    NoRoute = 201, "Ipv4NoRoute", Global, "decrypted or plain packet with no route / no next hop";
+    NoRoute = 201, "Ipv4NoRoute", Global, "decrypted packet (IPv4 or IPv6) whose inner destination no route covers";
     TtlExceeded = 202, "Ipv4TtlExceeded", Global, "TTL (hop limit) would reach 0";
     BadIpChecksum = 203, "BadIpChecksum", Global, "outer or plain IPv4 header checksum wrong";
     UnknownL2 = 204, "UnknownL2", Global, "not Ethernet + IPv4/IPv6 (ARP, LLDP, VLAN we do not serve, runt frames, a plain packet whose IP header does not parse)";
