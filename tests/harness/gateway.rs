@@ -128,6 +128,39 @@ impl GatewayDef {
         }
     }
 
+    /// One tunnel, IPv4 outer, AES-128, IPv4 inner: LAN 192.168.115.0/24 here,
+    /// 192.168.105.0/24 behind the peer.
+    pub fn single() -> GatewayDef {
+        let mut g = GatewayDef::standard();
+        g.tunnels.truncate(1);
+        g.routes.truncate(1);
+        g.locals.truncate(1);
+        g
+    }
+
+    /// The gateway at the other end of a one-tunnel gateway: addresses and keys swapped,
+    /// its selectors our routes (our LAN) and its routes our selectors (its LAN).
+    pub fn mirror(&self) -> GatewayDef {
+        assert_eq!(self.tunnels.len(), 1, "mirror() is for one-tunnel gateways");
+        let t = &self.tunnels[0];
+        let next_hop: &'static str = "02:00:00:00:02:01";
+        GatewayDef {
+            tunnels: vec![TunnelDef {
+                name: t.name,
+                local: t.peer,
+                peer: t.local,
+                natt: t.natt,
+                esn: t.esn,
+                next_hop_mac: next_hop,
+                selectors: self.routes.iter().map(|(d, _)| *d).collect(),
+                out: t.inb.clone(),
+                inb: t.out.clone(),
+            }],
+            routes: t.selectors.iter().map(|d| (*d, "02:00:00:00:00:02")).collect(),
+            locals: vec![t.peer],
+        }
+    }
+
     /// The `qfp run -c` config (protected port 0, unprotected port 1).
     pub fn config_toml(&self, replay_window: u32) -> String {
         let list = |v: &[&str]| v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");

@@ -100,6 +100,42 @@ impl Hooks for GatewayHooks<'_, '_, '_> {
     }
 }
 
+/// How long the gateway waits for its ports' links before it starts forwarding anyway.
+pub const LINK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits (up to [`LINK_WAIT`], or a signal) until both links are up, saying so if it has
+/// to: a NIC negotiating, or a net_memif waiting for its peer process. Packets sent on a
+/// link that is down would only be counted as drops.
+fn wait_for_links(ports: &[Port<'_>], signals: &Signals) {
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        let down: Vec<u16> =
+            ports.iter().filter(|p| !p.link().is_ok_and(|l| l.up)).map(|p| p.id()).collect();
+        if down.is_empty() {
+            if said {
+                eprintln!("qfp: links up after {:.1} s", start.elapsed().as_secs_f64());
+            }
+            return;
+        }
+        if start.elapsed() >= LINK_WAIT || signals.received().is_some() {
+            eprintln!(
+                "qfp: port(s) {down:?} still down after {:.0} s; forwarding anyway",
+                start.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        if !said {
+            eprintln!(
+                "qfp: waiting for the link of port(s) {down:?} (up to {} s)",
+                LINK_WAIT.as_secs()
+            );
+            said = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The port `id` named by config field `field`, if DPDK found it.
 fn port_id(cfg: &Config, eal: &Eal, field: &str, id: u16) -> Result<u16, Failure> {
     let ids = eal.port_ids();
@@ -171,6 +207,7 @@ pub fn run(
             }
         }
     }
+    wait_for_links(&ports, signals);
     let macs = [ports[0].mac()?, ports[1].mac()?];
     let rss = ports[1].rss_state()?.map(build::rss_conf);
     let mut sharding = Sharding::new(workers, plan.rx_queues[1], rss);
