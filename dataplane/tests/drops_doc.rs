@@ -4,7 +4,8 @@
 
 use dataplane::drops::{Derived, Direction, DropReason, Event};
 
-const BEGIN: &str = "<!-- BEGIN GENERATED: QFP_BLESS=1 cargo test -p dataplane --test drops_doc -->";
+const BEGIN: &str =
+    "<!-- BEGIN GENERATED: QFP_BLESS=1 cargo test -p dataplane --test drops_doc -->";
 const END: &str = "<!-- END GENERATED -->";
 
 fn render() -> String {

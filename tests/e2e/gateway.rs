@@ -208,3 +208,45 @@ fn two_workers_hand_off_and_lose_nothing() {
     assert_eq!(handed, received, "every handoff arrived");
     assert!(s.workers.iter().all(|w| w.rx > 0), "both workers received: {:?}", s.workers);
 }
+
+/// SIGINT stops the gateway cleanly: exit 0, the final document written, nothing in
+/// flight (the same path as the end of --duration, which the tests above take).
+#[test]
+fn sigint_stops_the_gateway_cleanly() {
+    let _one_at_a_time = exclusive();
+    let dir = TempDir::new("gwsig");
+    let gw = GatewayDef::standard();
+    std::fs::write(dir.join("gw.toml"), gw.config_toml(1024)).unwrap();
+    run_peer("build", &gw.spec(None), dir.path(), &["--good", "5"]);
+    let eal = EalArgs::new()
+        .vdev(format!(
+            "net_pcap0,rx_pcap={},tx_pcap={}",
+            p(&dir.join("lan-0.pcap")),
+            p(&dir.join("out-lan-0.pcap"))
+        ))
+        .vdev(format!(
+            "net_pcap1,rx_pcap={},tx_pcap={}",
+            p(&dir.join("wan-0.pcap")),
+            p(&dir.join("out-wan-0.pcap"))
+        ));
+    let stats = dir.join("s.json");
+    let running = Qfp::run(
+        ["-c", &p(&dir.join("gw.toml")), "--stats-interval", "0.1", "--stats-json", &p(&stats)],
+        &eal,
+    )
+    .spawn();
+    // The first document says the gateway is up; then interrupt it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !stats.exists() {
+        assert!(std::time::Instant::now() < deadline, "no stats document after 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    running.signal(rustix::process::Signal::INT);
+    let out = running.wait();
+    out.assert_success();
+    assert!(out.qfp_lines().iter().any(|l| l.contains("stopped by SIGINT")), "{}", out.stderr);
+    let s = Stats::read(&stats);
+    assert!(s.is_final, "the final document");
+    assert_eq!(s.in_flight(), 0);
+    assert!(s.inbound.decrypted > 0 && s.outbound.encrypted > 0, "it forwarded before the signal");
+}

@@ -7,7 +7,8 @@
 //! - [`rings`]: bounded rings between workers (handoff) and to/from the control core
 //!   (punts, unknown-SPI reports, injected frames);
 //! - [`rss`]: the software Toeplitz hash and RETA that tell which worker receives an SA;
-//! - [`classify`], [`worker`]: the per-burst pipeline; [`counters`]: per-worker counters;
+//! - [`classify`], [`worker`] (and its per-packet paths in `path`): the per-burst pipeline;
+//!   [`counters`]: per-worker counters;
 //! - [`io`], [`heap_io`]: the port abstraction and its in-memory implementation;
 //! - [`lpm`], [`spimap`]: the lookup structures.
 //!
@@ -18,6 +19,7 @@ pub mod counters;
 pub mod heap_io;
 pub mod io;
 pub mod lpm;
+mod path;
 pub mod rings;
 pub mod rss;
 pub mod spimap;
