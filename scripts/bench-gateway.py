@@ -13,7 +13,10 @@ that worker's tunnel for encap), and runs
 
 (ports swapped for encap: the pcap feeds the protected port, net_null sinks the ESP).
 Worker i polls rx queue i, which replays q<i>.pcap forever, and owns tunnel i: this is
-the no-handoff case that RSS gives on a NIC. `--replay-window 0` because a replayed pcap
+the no-handoff case that RSS gives on a NIC. With --one-queue, one rx queue replays a
+pcap of every tunnel's packets: worker 0 receives everything and hands the packets of the
+tunnels it does not own to their owners (the no-RSS case). "Mpps per worker" counts the
+packets each worker processed (received and kept, or handed to it). `--replay-window 0` because a replayed pcap
 repeats sequence numbers. Sizes are the plain frame (Ethernet + inner IP packet); an ESP
 frame is 54 (IPv4 outer) to 57 bytes longer. net_pcap copies every replayed packet into a
 fresh mbuf on the worker's own core, so the figures include the generator's cost. Prints
@@ -58,12 +61,15 @@ def plain(w, i, size):
               ttl=64) / UDP(sport=1000 + i, dport=45678) / Raw(bytes(body))
 
 
-def pcaps(d, direction, workers, size):
+def pcaps(d, direction, workers, size, one_queue=False):
+    """One pcap per worker with its own tunnel's packets (the RSS case), or with
+    one_queue a single pcap interleaving every tunnel's packets (the no-RSS case)."""
     files = []
-    for w in range(workers):
-        path = os.path.join(d, "%s-%d-%d-q%d.pcap" % (direction, size, workers, w))
+    for q in range(1 if one_queue else workers):
+        path = os.path.join(d, "%s-%d-%d-q%d%s.pcap" % (direction, size, workers, q, "-1q" if one_queue else ""))
         out = PcapWriter(path, linktype=1, sync=True)
         for i in range(PACKETS):
+            w = i % workers if one_queue else q
             if direction == "encap":
                 out.write(Ether(src="02:00:00:00:0e:02", dst="02:00:00:00:0e:ff") / plain(w, i, size))
             else:
@@ -79,16 +85,19 @@ def pcaps(d, direction, workers, size):
     return files
 
 
-def run(qfp, d, direction, workers, size, duration):
+def run(qfp, d, direction, workers, size, duration, one_queue=False):
     gw = os.path.join(d, "gw-%d.toml" % workers)
     with open(gw, "w") as f:
         f.write(config(workers))
-    files = pcaps(d, direction, workers, size)
+    files = pcaps(d, direction, workers, size, one_queue)
     gen = "net_pcap%d," + ",".join("rx_pcap=%s" % p for p in files) + ",infinite_rx=1"
+    if one_queue:
+        # One rx queue, but every worker needs its own tx queue on each port.
+        gen += "".join(",tx_pcap=/dev/null" for _ in range(workers))
     sink = "net_null%d,no-rx=1"
     # Port 0 is protected, port 1 unprotected: decap feeds port 1, encap port 0.
     vdevs = [gen % 0, sink % 1] if direction == "encap" else [sink % 0, gen % 1]
-    stats = os.path.join(d, "%s-%d-%d.json" % (direction, size, workers))
+    stats = os.path.join(d, "%s-%d-%d%s.json" % (direction, size, workers, "-1q" if one_queue else ""))
     cmd = [qfp, "run", "-c", gw, "--workers", str(workers), "--poll", "busy", "--duration",
            str(duration), "--replay-window", "0", "-q", "--stats-json", stats, "--",
            "--no-huge", "-m", "2048", "--no-pci"] + ["--vdev=" + v for v in vdevs]
@@ -96,7 +105,8 @@ def run(qfp, d, direction, workers, size, duration):
     with open(stats) as f:
         s = json.load(f)
     secs = s["uptime_s"]
-    per_worker = [w["rx"] / secs for w in s["workers"]]
+    # Per worker: the packets it processed (received, or handed to it) over the run.
+    per_worker = [(w["rx"] - w["handed_off"] + w["handoff_received"]) / secs for w in s["workers"]]
     sent = sum(p["tx"] for p in s["ports"]) / secs
     drops = {k: v for k, v in s["drops"].items() if v}
     return per_worker, sent, drops, " ".join(cmd)
@@ -110,6 +120,8 @@ def main():
     ap.add_argument("--qfp", default="target/release/qfp")
     ap.add_argument("--dir", default=None)
     ap.add_argument("--directions", default="decap,encap")
+    ap.add_argument("--one-queue", action="store_true",
+                    help="the no-RSS case: one rx queue, worker 0 hands every other tunnel's packets to worker 1")
     a = ap.parse_args()
     d = a.dir or tempfile.mkdtemp(prefix="qfp-bench-")
     os.makedirs(d, exist_ok=True)
@@ -118,7 +130,7 @@ def main():
     for direction in a.directions.split(","):
         for size in (int(x) for x in a.sizes.split(",")):
             for workers in (int(x) for x in a.workers.split(",")):
-                per, sent, drops, cmd = run(a.qfp, d, direction, workers, size, a.duration)
+                per, sent, drops, cmd = run(a.qfp, d, direction, workers, size, a.duration, a.one_queue)
                 print("%-6s %6d %7d %-24s %10.3f  %s" % (
                     direction, size, workers, " ".join("%.3f" % (x / 1e6) for x in per), sent / 1e6,
                     drops or "-"), flush=True)
