@@ -88,6 +88,27 @@ impl RunState {
     }
 }
 
+/// Marks a worker as no longer receiving, once, at the latest when dropped.
+struct QuietOnDrop<'a> {
+    run: &'a RunState,
+    done: bool,
+}
+
+impl QuietOnDrop<'_> {
+    fn mark(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.run.quiet.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for QuietOnDrop<'_> {
+    fn drop(&mut self) {
+        self.mark();
+    }
+}
+
 /// Everything the workers share, built once by the control side.
 #[derive(Debug)]
 pub struct Shared<P> {
@@ -244,23 +265,25 @@ impl<'s, I: PortIo> Worker<'s, I> {
     /// of consecutive empty iterations, to pause or sleep as the poll mode wants.
     pub fn run(&mut self, mut clock: impl FnMut() -> u64, mut idle: impl FnMut(u32)) {
         let run = &self.lane.shared.run;
+        // Counts this worker as stopped however run ends: should it panic, the others
+        // still finish their drain and return instead of waiting for it forever.
+        let mut quiet = QuietOnDrop { run, done: false };
         let mut empty: u32 = 0;
-        let mut quiet = false;
         loop {
-            if !quiet && run.stopping() {
-                quiet = true;
-                run.quiet.fetch_add(1, Ordering::AcqRel);
+            if !quiet.done && run.stopping() {
+                quiet.mark();
             }
+            let quiet_now = quiet.done;
             // Read before polling: if every worker had stopped receiving by now, nothing
             // can enter our rings after this poll has looked at them.
-            let all_quiet = quiet && run.quiet_workers() == run.workers;
-            let n = self.poll(clock(), !quiet);
+            let all_quiet = quiet_now && run.quiet_workers() == run.workers;
+            let n = self.poll(clock(), !quiet_now);
             if all_quiet && n == 0 && self.rings_empty() {
                 return;
             }
             if n == 0 {
                 empty = empty.saturating_add(1);
-                if !quiet {
+                if !quiet_now {
                     idle(empty);
                 }
             } else {
