@@ -237,16 +237,22 @@ pub fn run(
         let (shared, ports, gw) = (&shared, &ports, &mut gw);
         eal.scope(|s| -> Result<StopReason, Failure> {
             let _stop = StopWorkers(&shared.run);
+            let nworkers = ios.len();
             for (w, io) in ios.into_iter().enumerate() {
                 let conf = WorkerConf {
                     burst: usize::from(args.burst),
                     invalid_spi_per_sec: INVALID_SPI_PER_SEC,
                 };
                 let poll = args.poll;
-                s.launch(lcores[w], move || {
+                let launched = s.launch(lcores[w], move || {
                     let mut worker = Worker::new(w as u16, io, shared, conf);
                     worker.run(|| clock.elapsed().as_nanos() as u64, |n| forward::idle(poll, n));
-                })?;
+                });
+                if let Err(e) = launched {
+                    // The ones already running must not wait for the ones that never will.
+                    shared.run.never_started(nworkers - w);
+                    return Err(e.into());
+                }
             }
             let mut hooks = GatewayHooks { control: gw, ports, lcores, shared };
             Ok(control_loop(args, started, signals, &mut hooks))

@@ -82,6 +82,12 @@ impl RunState {
         self.stop.load(Ordering::Acquire)
     }
 
+    /// Counts `n` workers that will never run (their launch failed) as stopped, so that
+    /// the others do not wait for them when they drain.
+    pub fn never_started(&self, n: usize) {
+        self.quiet.fetch_add(n, Ordering::AcqRel);
+    }
+
     /// Workers that have stopped receiving.
     pub fn quiet_workers(&self) -> usize {
         self.quiet.load(Ordering::Acquire)
