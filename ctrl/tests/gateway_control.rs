@@ -158,6 +158,7 @@ fn the_control_api_drives_a_running_gateway() {
     hello[10..12].copy_from_slice(&c.to_be_bytes());
     wan.inject(1, &eth(&hello));
     gw.inject(&[0xee; 60]).unwrap();
+    gw.send_to_peer(1, b"rekey-init").unwrap();
     let mut workers: Vec<_> = (0..2u16)
         .map(|w| {
             Worker::new(
@@ -173,11 +174,27 @@ fn the_control_api_drives_a_running_gateway() {
             w.poll(gw.now_ns(), true);
         }
     }
-    gw.tick();
+    let mut punted = Vec::new();
+    gw.tick_with(
+        |p| {
+            let d = p.datagram().unwrap();
+            punted.push((d.src, d.src_port, d.payload.to_vec()));
+        },
+        |_| {},
+    );
+    assert_eq!(punted, vec![("172.16.2.5".parse().unwrap(), 500, vec![1, 2, 3, 4])]);
     let c = gw.control_json();
     assert_eq!((c.punts_received, c.inbound_sas), (1, 3));
     assert_eq!(lan.take_all_sent().len(), 2, "the replay passed: anti-replay is off");
-    assert_eq!(wan.take_sent(0), vec![vec![0xee; 60]], "the injected frame, from worker 0");
+    let sent = wan.take_sent(0);
+    assert_eq!(sent.len(), 2, "the injected frames, from worker 0");
+    assert_eq!(sent[0], vec![0xee; 60]);
+    let d = dataplane::gateway::datagram::parse(&sent[1][14..]).unwrap();
+    assert_eq!(
+        (d.src, d.dst, d.dst_port, d.payload),
+        ("172.16.1.5".parse().unwrap(), "172.16.3.5".parse().unwrap(), 500, &b"rekey-init"[..])
+    );
+    assert_eq!(&sent[1][..6], &[2, 0, 0, 0, 1, 2], "tunnel b2's next hop");
     let mut total = dataplane::gateway::WorkerSnapshot::default();
     for s in shared.stats.iter() {
         total += &s.snapshot();
@@ -185,7 +202,7 @@ fn the_control_api_drives_a_running_gateway() {
     assert_eq!(total.counters.drops(DropReason::AntiReplay), 0);
     assert_eq!(
         (total.counters.events(Event::Punted), total.counters.events(Event::Injected)),
-        (1, 1)
+        (1, 2)
     );
 
     // Unpublishing releases the SPI into quarantine: it is not handed out again soon.

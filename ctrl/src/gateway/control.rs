@@ -12,8 +12,8 @@
 //!   with one atomic pointer store; counted as a rekey when an SA replaces another;
 //! - [`GatewayControl::spis`]: an `ctrl::peer::SpiAllocator` for one tunnel (fresh random
 //!   SPIs that land on the wanted worker);
-//! - [`GatewayControl::inject`]: a frame for the peer channel, sent by worker 0 on the
-//!   unprotected port;
+//! - [`GatewayControl::send_to_peer`] / [`GatewayControl::inject`]: a peer-channel
+//!   datagram (or any frame), sent by worker 0 on the unprotected port;
 //! - [`GatewayControl::tick`]: every control-loop slice; takes the punted packets and the
 //!   unknown-SPI reports off the rings (handing them to the closures given, or counting and
 //!   freeing them) and drops what the workers can no longer reference.
@@ -202,6 +202,25 @@ impl<'s, P: PacketBuf + Send> GatewayControl<'s, P> {
     pub fn spis(&mut self, tunnel: TunnelId) -> TunnelSpis<'_, StdRng> {
         let t = self.tunnels[tunnel as usize].template.tunnel;
         TunnelSpis { pool: &mut self.spis, sharding: &mut self.sharding, tunnel: t }
+    }
+
+    /// Sends `payload` to `tunnel`'s peer on the peer channel: UDP from our outer address to
+    /// the peer's, port `gateway.peer_port` both ways, framed for the tunnel's next hop and
+    /// sent by worker 0 on the unprotected port.
+    pub fn send_to_peer(&self, tunnel: TunnelId, payload: &[u8]) -> Result<(), InjectError> {
+        let fixed = self.writer.fixed();
+        let t = fixed.tunnels.get(tunnel as usize).ok_or(InjectError::NoBuffer)?;
+        let src_mac = fixed.port_macs[dataplane::gateway::PortRole::Unprotected.index()];
+        let frame = dataplane::gateway::datagram::build(
+            src_mac,
+            t.next_hop_mac,
+            t.local,
+            t.peer,
+            fixed.peer_port,
+            payload,
+        )
+        .ok_or(InjectError::NoBuffer)?;
+        self.inject(&frame)
     }
 
     /// Queues `frame` (Ethernet header included) for worker 0 to send on the unprotected

@@ -7,6 +7,7 @@
 //! - [`rings`]: bounded rings between workers (handoff) and to/from the control core
 //!   (punts, unknown-SPI reports, injected frames);
 //! - [`rss`]: the software Toeplitz hash and RETA that tell which worker receives an SA;
+//! - [`datagram`]: reading punted peer-channel datagrams and building the ones to send;
 //! - [`classify`], [`worker`] (and its per-packet paths in `path`): the per-burst pipeline;
 //!   [`counters`]: per-worker counters;
 //! - [`io`], [`heap_io`]: the port abstraction and its in-memory implementation;
@@ -16,6 +17,7 @@
 
 pub mod classify;
 pub mod counters;
+pub mod datagram;
 pub mod heap_io;
 pub mod io;
 pub mod lpm;

@@ -92,6 +92,13 @@ pub struct Punt<P> {
     pub worker: WorkerId,
 }
 
+impl<P: crate::buf::PacketBuf> Punt<P> {
+    /// The punted UDP datagram (addresses, ports, payload), if it is a whole one.
+    pub fn datagram(&self) -> Option<crate::gateway::datagram::Datagram<'_>> {
+        crate::gateway::datagram::parse(self.pkt.data())
+    }
+}
+
 /// An unknown SPI seen by a worker, for `%CRYPTO-4-RECVD_PKT_INV_SPI` and recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidSpiReport {
