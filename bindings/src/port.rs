@@ -61,8 +61,6 @@ pub struct PortConfig {
     pub tx_desc: u16,
     /// Receive every frame, whatever its destination MAC.
     pub promiscuous: bool,
-    /// The port MTU (IP packet size), if not the driver's default (1500).
-    pub mtu: Option<u16>,
 }
 
 impl Default for PortConfig {
@@ -73,7 +71,6 @@ impl Default for PortConfig {
             rx_desc: 1024,
             tx_desc: 1024,
             promiscuous: true,
-            mtu: None,
         }
     }
 }
@@ -205,6 +202,18 @@ impl<'eal> Port<'eal> {
         conf: &PortConfig,
         pool: &Mempool<'eal>,
     ) -> Result<Self> {
+        Self::configure_with_mtu(eal, id, conf, pool, None)
+    }
+
+    /// [`Port::configure`] with the port MTU (IP packet size) set to `mtu` rather than the
+    /// driver's default (1500), for jumbo frames.
+    pub fn configure_with_mtu(
+        eal: &'eal Eal,
+        id: u16,
+        conf: &PortConfig,
+        pool: &Mempool<'eal>,
+        mtu: Option<u16>,
+    ) -> Result<Self> {
         let info = PortInfo::get(eal, id)?;
         let name = format!("port {id} ({})", info.name);
         for (what, n, max) in
@@ -220,7 +229,7 @@ impl<'eal> Port<'eal> {
         // The NIC checks IPv4 header checksums where it can (`Mbuf::ip_checksum_good`).
         let ip_cksum = u64::from(ffi::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
         eth_conf.rxmode.offloads |= info.rx_offloads & ip_cksum;
-        if let Some(mtu) = conf.mtu {
+        if let Some(mtu) = mtu {
             if mtu > info.max_mtu {
                 return Err(Error::InvalidArgument(format!(
                     "{name}: MTU {mtu} asked, the device supports at most {}",

@@ -239,7 +239,6 @@ fn ports<'e>(eal: &'e Eal, pool: &Mempool<'e>) {
         rx_desc: 128,
         tx_desc: 128,
         promiscuous: true,
-        mtu: None,
     };
     let mut null = Port::configure(eal, 1, &conf, pool).unwrap();
     assert_eq!((null.rx_queue_count(), null.tx_queue_count()), (2, 2));

@@ -30,8 +30,11 @@ pub enum Command {
     Run(RunArgs),
     /// Query and steer a running `qfp run` through its control socket (not implemented yet).
     Ctl(PassArgs),
-    /// Build pcap files of plain or ESP traffic for a config (not implemented yet).
-    Pcap(PassArgs),
+    /// Write the capture files that drive a gateway configured by a qfp.toml: plain
+    /// traffic for its protected port, ESP from its peer for its unprotected port.
+    Pcap(crate::load::pcap::PcapArgs),
+    /// Generate traffic on DPDK ports and count it back: loss, reordering, latency.
+    Gen(Box<crate::load::generator::GenArgs>),
     /// The self-contained showcase: two gateways, rekeys, a desync and its recovery
     /// (not implemented yet; ./scripts/demo shows the current stage).
     Demo(PassArgs),
@@ -221,10 +224,18 @@ where
                 .lines()
                 .map(str::trim_end)
                 .filter(|l| !l.trim().is_empty());
-            let first = lines
+            let mut first = lines
                 .next()
                 .unwrap_or("error: invalid command line")
                 .to_owned();
+            // "the following required arguments were not provided:" lists them on the
+            // next, indented lines: keep them on the one line.
+            if first.ends_with(':') {
+                for l in lines.take_while(|l| l.starts_with("  ")) {
+                    first.push(' ');
+                    first.push_str(l.trim());
+                }
+            }
             let hint = text
                 .lines()
                 .rev()

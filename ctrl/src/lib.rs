@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod eal_args;
 pub mod forward;
 pub mod gateway;
+pub mod load;
 pub mod mbuf;
 pub mod peer;
 pub mod run;

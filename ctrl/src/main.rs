@@ -33,8 +33,21 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+        Command::Gen(args) => match ctrl::load::generator::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qfp gen: {e}");
+                ExitCode::from(e.code)
+            }
+        },
         Command::Ctl(_) => not_yet("ctl"),
-        Command::Pcap(_) => not_yet("pcap"),
+        Command::Pcap(args) => match ctrl::load::pcap::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qfp pcap: {e}");
+                ExitCode::from(e.code)
+            }
+        },
         Command::Demo(_) => not_yet("demo"),
     }
 }

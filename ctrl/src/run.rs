@@ -359,7 +359,6 @@ fn cross_connect(
             rx_desc: args.rx_desc,
             tx_desc: args.tx_desc,
             promiscuous: true,
-            mtu: None,
         };
         let mut port = Port::configure(eal, id, &conf, &pool)?;
         port.start()?;

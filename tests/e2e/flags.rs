@@ -48,7 +48,7 @@ fn later_stage_flags_say_not_implemented_yet() {
 
 #[test]
 fn later_subcommands_say_not_implemented_yet() {
-    for sub in ["ctl", "pcap", "demo"] {
+    for sub in ["ctl", "demo"] {
         let out = Qfp::new([sub, "show", "drops"]).output();
         out.assert_code(2);
         assert!(

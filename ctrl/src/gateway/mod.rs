@@ -188,9 +188,8 @@ pub fn run(
             rx_desc: args.rx_desc,
             tx_desc: args.tx_desc,
             promiscuous: true,
-            mtu: plan.mtu,
         };
-        let mut port = Port::configure(eal, id, &conf, &pool)?;
+        let mut port = Port::configure_with_mtu(eal, id, &conf, &pool, plan.mtu)?;
         port.start()?;
         port.set_reta_round_robin()?;
         describe_port(&port, [" (protected)", " (unprotected)"][i])?;
