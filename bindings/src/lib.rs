@@ -33,5 +33,5 @@ pub use error::{Error, Result};
 pub use launch::Scope;
 pub use mbuf::{Mbuf, NoRoom};
 pub use mempool::{DEFAULT_DATA_ROOM, Mempool, SOCKET_ANY};
-pub use port::{Link, Port, PortConfig, PortInfo, PortStats};
+pub use port::{Link, Port, PortConfig, PortInfo, PortStats, RSS_ESP, RSS_IP, RSS_UDP, RssState};
 pub use queue::{RxQueue, TxQueue};

@@ -38,6 +38,12 @@ pub struct PortInfo {
     pub reta_size: u16,
     /// Largest frame the device receives.
     pub max_rx_pktlen: u32,
+    /// Largest MTU the device accepts (`rte_eth_dev_set_mtu`, `rxmode.mtu`).
+    pub max_mtu: u16,
+    /// Length of the device's RSS hash key in bytes (0: not reported).
+    pub hash_key_size: u8,
+    /// Receive offloads the device offers (`RTE_ETH_RX_OFFLOAD_*` bits).
+    pub rx_offloads: u64,
     /// NUMA socket of the device, if known.
     pub socket: Option<u32>,
 }
@@ -91,6 +97,26 @@ pub struct PortStats {
     pub rx_nombuf: u64,
 }
 
+/// A port's RSS set-up as the driver reports it: what software needs to predict the rx
+/// queue of a packet (the Toeplitz key, the hashed fields, the redirection table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RssState {
+    /// The hash key.
+    pub key: Vec<u8>,
+    /// Enabled hash functions (`RTE_ETH_RSS_*` bits).
+    pub hash_functions: u64,
+    /// Redirection table: entry i is the rx queue of hashes with `hash % len == i`.
+    pub reta: Vec<u16>,
+}
+
+/// `RTE_ETH_RSS_IP`, `RTE_ETH_RSS_UDP`, `RTE_ETH_RSS_ESP`: the groups of hash functions
+/// that decide where qfp's packets (ESP, ESP in UDP) land.
+pub const RSS_IP: u64 = ffi::RTE_ETH_RSS_IP as u64;
+/// See [`RSS_IP`].
+pub const RSS_UDP: u64 = ffi::RTE_ETH_RSS_UDP as u64;
+/// See [`RSS_IP`].
+pub const RSS_ESP: u64 = ffi::RTE_ETH_RSS_ESP as u64;
+
 /// Link state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Link {
@@ -128,18 +154,14 @@ impl PortInfo {
             String::new()
         } else {
             // SAFETY: a non-NULL driver_name points to the driver's static NUL-terminated name.
-            unsafe { CStr::from_ptr(info.driver_name) }
-                .to_string_lossy()
-                .into_owned()
+            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
         };
         let mut name = [0 as c_char; ffi::RTE_ETH_NAME_MAX_LEN as usize];
         // SAFETY: name has RTE_ETH_NAME_MAX_LEN bytes, what the function requires.
         let ret = unsafe { ffi::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) };
         check(ret, || format!("rte_eth_dev_get_name_by_port({id})"))?;
         // SAFETY: on success name holds a NUL-terminated string within the buffer.
-        let name = unsafe { CStr::from_ptr(name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        let name = unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
         // SAFETY: a plain getter on a valid port id.
         let socket = unsafe { ffi::rte_eth_dev_socket_id(id) };
         Ok(PortInfo {
@@ -153,6 +175,9 @@ impl PortInfo {
             rss_offloads: info.flow_type_rss_offloads,
             reta_size: info.reta_size,
             max_rx_pktlen: info.max_rx_pktlen,
+            max_mtu: info.max_mtu,
+            hash_key_size: info.hash_key_size,
+            rx_offloads: info.rx_offload_capa,
             socket: u32::try_from(socket).ok(),
         })
     }
@@ -177,12 +202,23 @@ impl<'eal> Port<'eal> {
         conf: &PortConfig,
         pool: &Mempool<'eal>,
     ) -> Result<Self> {
+        Self::configure_with_mtu(eal, id, conf, pool, None)
+    }
+
+    /// [`Port::configure`] with the port MTU (IP packet size) set to `mtu` rather than the
+    /// driver's default (1500), for jumbo frames.
+    pub fn configure_with_mtu(
+        eal: &'eal Eal,
+        id: u16,
+        conf: &PortConfig,
+        pool: &Mempool<'eal>,
+        mtu: Option<u16>,
+    ) -> Result<Self> {
         let info = PortInfo::get(eal, id)?;
         let name = format!("port {id} ({})", info.name);
-        for (what, n, max) in [
-            ("rx", conf.rx_queues, info.max_rx_queues),
-            ("tx", conf.tx_queues, info.max_tx_queues),
-        ] {
+        for (what, n, max) in
+            [("rx", conf.rx_queues, info.max_rx_queues), ("tx", conf.tx_queues, info.max_tx_queues)]
+        {
             if n == 0 || n > max {
                 return Err(Error::InvalidArgument(format!(
                     "{name}: {n} {what} queues asked, the device supports 1 to {max}"
@@ -190,6 +226,18 @@ impl<'eal> Port<'eal> {
             }
         }
         let mut eth_conf = ffi::rte_eth_conf::default();
+        // The NIC checks IPv4 header checksums where it can (`Mbuf::ip_checksum_good`).
+        let ip_cksum = u64::from(ffi::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM);
+        eth_conf.rxmode.offloads |= info.rx_offloads & ip_cksum;
+        if let Some(mtu) = mtu {
+            if mtu > info.max_mtu {
+                return Err(Error::InvalidArgument(format!(
+                    "{name}: MTU {mtu} asked, the device supports at most {}",
+                    info.max_mtu
+                )));
+            }
+            eth_conf.rxmode.mtu = u32::from(mtu);
+        }
         if conf.rx_queues > 1 && info.rss_offloads != 0 {
             eth_conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
             // A NULL rss_key (the default) keeps the driver's own hash key.
@@ -337,12 +385,8 @@ impl<'eal> Port<'eal> {
         }
         // Each queue index is handed out once per start (queues_taken), and the queues
         // borrow self: that is what makes RxQueue/TxQueue safe to send to one lcore each.
-        let rx = (0..self.rx_queues)
-            .map(|q| RxQueue::new(self.id(), q))
-            .collect();
-        let tx = (0..self.tx_queues)
-            .map(|q| TxQueue::new(self.id(), q))
-            .collect();
+        let rx = (0..self.rx_queues).map(|q| RxQueue::new(self.id(), q)).collect();
+        let tx = (0..self.tx_queues).map(|q| TxQueue::new(self.id(), q)).collect();
         Ok((rx, tx))
     }
 
@@ -386,9 +430,7 @@ impl<'eal> Port<'eal> {
         let mut l = ffi::rte_eth_link::default();
         // SAFETY: valid port; l is a valid out-parameter.
         let ret = unsafe { ffi::rte_eth_link_get_nowait(self.id(), &mut l) };
-        check(ret, || {
-            format!("rte_eth_link_get_nowait(port {})", self.id())
-        })?;
+        check(ret, || format!("rte_eth_link_get_nowait(port {})", self.id()))?;
         let speed = l.link_speed;
         Ok(Link {
             up: u32::from(l.link_status()) == ffi::RTE_ETH_LINK_UP,
@@ -397,6 +439,73 @@ impl<'eal> Port<'eal> {
                 .then_some(speed),
             full_duplex: u32::from(l.link_duplex()) == ffi::RTE_ETH_LINK_FULL_DUPLEX,
         })
+    }
+
+    /// Fills the RSS redirection table round-robin over the rx queues (entry i → queue
+    /// i % queues), so that software can predict where a hash lands. Returns false when
+    /// RSS is off or the driver does not let its table be written.
+    pub fn set_reta_round_robin(&self) -> Result<bool> {
+        if !self.rss_enabled() || self.info.reta_size == 0 {
+            return Ok(false);
+        }
+        let size = usize::from(self.info.reta_size);
+        let mut reta = vec![ffi::rte_eth_rss_reta_entry64::default(); size.div_ceil(64)];
+        for i in 0..size {
+            let e = &mut reta[i / 64];
+            e.mask |= 1u64 << (i % 64);
+            e.reta[i % 64] = (i % usize::from(self.rx_queues)) as u16;
+        }
+        // SAFETY: valid, configured port; reta holds ceil(reta_size / 64) groups with the
+        // mask of the entries to write, every entry naming a configured rx queue.
+        let ret = unsafe {
+            ffi::rte_eth_dev_rss_reta_update(self.id(), reta.as_mut_ptr(), self.info.reta_size)
+        };
+        if ret == -ENOTSUP {
+            return Ok(false);
+        }
+        check(ret, || format!("rte_eth_dev_rss_reta_update(port {})", self.id()))?;
+        Ok(true)
+    }
+
+    /// The RSS key, hash functions and redirection table, when RSS spreads this port's
+    /// packets over several queues and the driver reports them; `None` otherwise.
+    pub fn rss_state(&self) -> Result<Option<RssState>> {
+        if !self.rss_enabled() || self.info.reta_size == 0 {
+            return Ok(None);
+        }
+        // A driver that does not report its key size (net_null) uses the classic 40 bytes.
+        let key_len = if self.info.hash_key_size == 0 { 40 } else { self.info.hash_key_size };
+        let mut key = vec![0u8; usize::from(key_len)];
+        let mut conf = ffi::rte_eth_rss_conf {
+            rss_key: key.as_mut_ptr(),
+            rss_key_len: key_len,
+            ..Default::default()
+        };
+        // SAFETY: valid port; conf.rss_key points to rss_key_len writable bytes, the size
+        // the driver reported for its key (or 40, what drivers that report none write).
+        let ret = unsafe { ffi::rte_eth_dev_rss_hash_conf_get(self.id(), &mut conf) };
+        if ret == -ENOTSUP {
+            return Ok(None);
+        }
+        check(ret, || format!("rte_eth_dev_rss_hash_conf_get(port {})", self.id()))?;
+        let size = usize::from(self.info.reta_size);
+        let groups = size.div_ceil(64);
+        let mut reta = vec![ffi::rte_eth_rss_reta_entry64::default(); groups];
+        for (g, e) in reta.iter_mut().enumerate() {
+            let n = (size - g * 64).min(64);
+            e.mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        }
+        // SAFETY: valid port; reta holds ceil(reta_size / 64) groups, as the function
+        // requires for reta_size entries, each with the mask of the entries to read.
+        let ret = unsafe {
+            ffi::rte_eth_dev_rss_reta_query(self.id(), reta.as_mut_ptr(), self.info.reta_size)
+        };
+        if ret == -ENOTSUP {
+            return Ok(None);
+        }
+        check(ret, || format!("rte_eth_dev_rss_reta_query(port {})", self.id()))?;
+        let table = (0..size).map(|i| reta[i / 64].reta[i % 64]).collect();
+        Ok(Some(RssState { key, hash_functions: conf.rss_hf, reta: table }))
     }
 
     /// Turns promiscuous mode on or off. Devices without the notion (pcap files, null)

@@ -256,6 +256,14 @@ fn ports<'e>(eal: &'e Eal, pool: &Mempool<'e>) {
     }
     let s = null.stats().unwrap();
     assert_eq!((s.rx_packets, s.tx_packets), (16, 16));
+    // net_null reports its RSS set-up like a NIC: key, hash functions, a RETA over both
+    // queues (what the gateway's software Toeplitz needs).
+    assert!(null.set_reta_round_robin().unwrap());
+    let rss = null.rss_state().unwrap().expect("net_null reports RSS");
+    assert_eq!(rss.key.len(), 40);
+    assert!(rss.key.iter().any(|&b| b != 0), "a real key");
+    assert_eq!(rss.reta.len(), usize::from(null.info().reta_size));
+    assert!(rss.reta.iter().enumerate().all(|(i, &q)| usize::from(q) == i % 2), "{:?}", rss.reta);
     // Drop closes it.
 }
 

@@ -113,8 +113,9 @@ pub struct RunArgs {
     /// Control socket for `qfp ctl`.
     #[arg(long = "ctrl-socket", value_name = "PATH")]
     pub ctrl_socket: Option<PathBuf>,
-    /// Anti-replay window in packets (0: off), overriding the config.
-    #[arg(long = "replay-window", value_name = "N")]
+    /// Anti-replay window in packets (0: off; else a power of two, 32..=65536), overriding
+    /// the config.
+    #[arg(long = "replay-window", value_name = "N", value_parser = crate::config::parse_replay_window)]
     pub replay_window: Option<u32>,
     /// How long an old inbound SA keeps decrypting after a rekey.
     #[arg(long = "rekey-overlap-ms", value_name = "MS")]
@@ -146,9 +147,7 @@ impl RunArgs {
     /// The first given flag whose feature is not built yet, as the user would type it.
     pub fn not_yet(&self) -> Option<&'static str> {
         [
-            (self.config.is_some(), "-c/--config"),
             (self.ctrl_socket.is_some(), "--ctrl-socket"),
-            (self.replay_window.is_some(), "--replay-window"),
             (self.rekey_overlap_ms.is_some(), "--rekey-overlap-ms"),
             (self.rekey_order.is_some(), "--rekey-order"),
             (self.rekey_every.is_some(), "--rekey-every"),
@@ -280,6 +279,14 @@ mod tests {
     }
 
     #[test]
+    fn gateway_flags_parse() {
+        let r = run(&["-c", "gw.toml", "--replay-window", "0"]).unwrap();
+        assert_eq!((r.config.clone(), r.replay_window), (Some(PathBuf::from("gw.toml")), Some(0)));
+        assert_eq!(r.not_yet(), None);
+        assert_eq!(run(&["--replay-window", "4096"]).unwrap().replay_window, Some(4096));
+    }
+
+    #[test]
     fn working_flags_parse() {
         let r = run(&[
             "--workers",
@@ -327,6 +334,9 @@ mod tests {
             (&["--poll", "lazy"], "--poll"),
             (&["--bogus"], "--bogus"),
             (&["--rekey-order", "sideways"], "--rekey-order"),
+            (&["--replay-window", "1000"], "--replay-window"),
+            (&["--replay-window", "16"], "--replay-window"),
+            (&["--replay-window", "x"], "--replay-window"),
         ] {
             let (msg, code) = run(args).unwrap_err();
             assert_eq!(code, 2, "{args:?}");
@@ -342,9 +352,7 @@ mod tests {
     #[test]
     fn not_yet_flags_parse_and_are_named() {
         for (args, flag) in [
-            (&["-c", "gw.toml"][..], "-c/--config"),
-            (&["--ctrl-socket", "/tmp/q"], "--ctrl-socket"),
-            (&["--replay-window", "0"], "--replay-window"),
+            (&["--ctrl-socket", "/tmp/q"][..], "--ctrl-socket"),
             (&["--rekey-overlap-ms", "2000"], "--rekey-overlap-ms"),
             (&["--rekey-order", "outbound-first"], "--rekey-order"),
             (&["--rekey-every", "100"], "--rekey-every"),

@@ -1,7 +1,9 @@
-//! The control core of `qfp run`: the main lcore, while the workers forward. It sleeps in
-//! short slices, publishes statistics every `--stats-interval` (the `--stats-json` document
-//! and the live line), and returns when `--duration` is over or SIGINT/SIGTERM arrived.
-//! Later stages add rekeys, invalid-SPI recovery and the control socket here.
+//! The control core of `qfp run`: the main lcore, while the workers forward. It wakes at
+//! least every [`TICK`] to run the mode's [`Hooks::tick`] (the gateway drains the punt
+//! and report rings and reclaims old tables there; rekeys, the peer channel and the
+//! control socket join it later), publishes statistics every `--stats-interval` (the
+//! `--stats-json` document and the live line), and returns when `--duration` is over or
+//! SIGINT/SIGTERM arrived.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +13,7 @@ use anyhow::Context;
 use dpdk_sys::Port;
 
 use crate::cli::RunArgs;
-use crate::stats::{self, PortJson, Snapshot, WorkerCounters};
+use crate::stats::{self, PortJson, Snapshot};
 
 /// Why forwarding stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,10 +35,7 @@ impl Signals {
     /// Installs the handlers.
     pub fn install() -> anyhow::Result<Signals> {
         use signal_hook::consts::{SIGINT, SIGTERM};
-        let s = Signals {
-            int: Arc::default(),
-            term: Arc::default(),
-        };
+        let s = Signals { int: Arc::default(), term: Arc::default() };
         for (sig, flag, code) in [(SIGINT, &s.int, 130), (SIGTERM, &s.term, 143)] {
             signal_hook::flag::register_conditional_shutdown(sig, code, Arc::clone(flag))
                 .and_then(|_| signal_hook::flag::register(sig, Arc::clone(flag)))
@@ -57,17 +56,24 @@ impl Signals {
     }
 }
 
-/// The stats document for this moment.
-pub fn snapshot(
-    ports: &[Port<'_>],
-    lcores: &[u32],
-    counters: &[WorkerCounters],
-    uptime: f64,
-    is_final: bool,
-) -> Snapshot {
-    let ports = ports
+/// What the control loop calls: the mode's periodic work and its statistics.
+pub trait Hooks {
+    /// Called at least every [`TICK`]: the gateway drains punts and unknown-SPI reports
+    /// and reclaims replaced tables here (later: peer channel, rekeys, timers).
+    fn tick(&mut self);
+    /// The stats document for this moment.
+    fn snapshot(&mut self, uptime_s: f64, is_final: bool) -> Snapshot;
+}
+
+/// Longest sleep of the control core between two [`Hooks::tick`]s.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Port counters in the stats document's shape. `roles` names the ports (gateway).
+pub fn port_stats(ports: &[&Port<'_>], roles: Option<[&'static str; 2]>) -> Vec<PortJson> {
+    ports
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             // A device that cannot report counters shows zeros rather than stopping qfp.
             let s = p.stats().unwrap_or_default();
             PortJson {
@@ -75,26 +81,20 @@ pub fn snapshot(
                 rx: s.rx_packets,
                 tx: s.tx_packets,
                 missed: s.rx_missed,
+                role: roles.map(|r| r[i.min(1)]),
+                mac: p.mac().ok().map(stats::mac_str),
             }
         })
-        .collect();
-    let workers: Vec<_> = lcores
-        .iter()
-        .zip(counters)
-        .map(|(&l, c)| (l, c.read()))
-        .collect();
-    Snapshot::new(uptime, ports, &workers, is_final)
+        .collect()
 }
 
-/// The control core: sleeps in short slices, publishes statistics every interval, and
-/// returns when the duration is over or a signal arrived.
+/// The control core: ticks, publishes statistics every interval, and returns when the
+/// duration is over or a signal arrived.
 pub fn control_loop(
     args: &RunArgs,
-    ports: &[Port<'_>],
-    lcores: &[u32],
-    counters: &[WorkerCounters],
     started: Instant,
     signals: &Signals,
+    hooks: &mut impl Hooks,
 ) -> StopReason {
     let interval = Duration::from_secs_f64(args.stats_interval);
     let deadline = (args.duration > 0.0).then(|| started + Duration::from_secs_f64(args.duration));
@@ -102,6 +102,7 @@ pub fn control_loop(
     let mut prev: Option<Snapshot> = None;
     let mut json_failed = false;
     loop {
+        hooks.tick();
         if let Some(sig) = signals.received() {
             return StopReason::Signal(sig);
         }
@@ -110,21 +111,12 @@ pub fn control_loop(
             return StopReason::Duration;
         }
         if now >= next {
-            let snap = snapshot(
-                ports,
-                lcores,
-                counters,
-                started.elapsed().as_secs_f64(),
-                false,
-            );
+            let snap = hooks.snapshot(started.elapsed().as_secs_f64(), false);
             if let Some(path) = &args.stats_json
                 && let Err(e) = stats::write_json(path, &snap)
                 && !json_failed
             {
-                eprintln!(
-                    "qfp: writing {}: {e} (will retry every interval)",
-                    path.display()
-                );
+                eprintln!("qfp: writing {}: {e} (will retry every interval)", path.display());
                 json_failed = true;
             }
             if !args.quiet {
@@ -133,7 +125,7 @@ pub fn control_loop(
             prev = Some(snap);
             next += interval;
         }
-        let mut wake = next.min(now + Duration::from_millis(50));
+        let mut wake = next.min(now + TICK);
         if let Some(d) = deadline {
             wake = wake.min(d);
         }
@@ -146,18 +138,14 @@ pub fn summary(s: &Snapshot, why: &str) {
     let ports: Vec<String> = s
         .ports
         .iter()
-        .map(|p| {
-            format!(
-                "port {} rx {} tx {} missed {}",
-                p.port, p.rx, p.tx, p.missed
-            )
-        })
+        .map(|p| format!("port {} rx {} tx {} missed {}", p.port, p.rx, p.tx, p.missed))
         .collect();
-    let drops: Vec<String> = s.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let drops: Vec<String> =
+        s.drops.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
     eprintln!(
         "qfp: stopped by {why} after {:.1} s: {} | drops: {}",
         s.uptime_s,
         ports.join(", "),
-        drops.join(", ")
+        if drops.is_empty() { "none".to_owned() } else { drops.join(", ") }
     );
 }

@@ -9,10 +9,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use dataplane::drops::DropReason;
+use dataplane::gateway::{PortRole, WorkerStats};
 use dpdk_sys::{Burst, RxQueue, TxQueue};
 
 use crate::cli::Poll;
-use crate::stats::{WorkerCounters, bump};
 
 /// Rx queue → tx queue of the other port, owned by one worker.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct Lane<'p> {
     pub rx: RxQueue<'p>,
     /// Where they leave.
     pub tx: TxQueue<'p>,
+    /// The rx port: port 0 counts as [`PortRole::Protected`], port 1 as unprotected.
+    pub from: PortRole,
 }
 
 /// How many queues each of the two ports gets, and which worker polls what.
@@ -47,10 +50,7 @@ impl QueuePlan {
 pub fn plan(workers: u16, max_rx: [u16; 2], max_tx: [u16; 2]) -> QueuePlan {
     let rx = |p: usize| workers.min(max_rx[p]).min(max_tx[1 - p]).max(1);
     let rx_queues = [rx(0), rx(1)];
-    QueuePlan {
-        rx_queues,
-        tx_queues: [rx_queues[1], rx_queues[0]],
-    }
+    QueuePlan { rx_queues, tx_queues: [rx_queues[1], rx_queues[0]] }
 }
 
 /// What an idle worker does next.
@@ -82,6 +82,16 @@ pub fn backoff(poll: Poll, empty: u32) -> Backoff {
     }
 }
 
+/// Does what the back-off after `empty` consecutive empty polls says.
+#[inline]
+pub fn idle(poll: Poll, empty: u32) {
+    match backoff(poll, empty) {
+        Backoff::Spin => {}
+        Backoff::Pause => dpdk_sys::pause(),
+        Backoff::Sleep => std::thread::sleep(IDLE_SLEEP),
+    }
+}
+
 /// Polls `lanes` until `stop` is set: rx a burst, tx it on the lane's tx queue, free and
 /// count what did not fit.
 pub fn run(
@@ -89,7 +99,7 @@ pub fn run(
     burst_size: usize,
     poll: Poll,
     stop: &AtomicBool,
-    c: &WorkerCounters,
+    c: &WorkerStats,
 ) {
     let mut burst = Burst::new();
     let mut empty: u32 = 0;
@@ -102,10 +112,14 @@ pub fn run(
             }
             got += n;
             let (sent, unsent) = lane.tx.tx_burst_or_free(&mut burst);
-            bump(&c.rx, n as u64);
-            bump(&c.tx, sent as u64);
+            let to = match lane.from {
+                PortRole::Protected => PortRole::Unprotected,
+                PortRole::Unprotected => PortRole::Protected,
+            };
+            c.add_rx(lane.from, n as u64);
+            c.add_tx(to, sent as u64);
             if unsent > 0 {
-                bump(&c.tx_full, unsent as u64);
+                c.counters.add_drops(DropReason::TxFull, unsent as u64);
             }
         }
         if got > 0 {
@@ -113,11 +127,7 @@ pub fn run(
             continue;
         }
         empty = empty.saturating_add(1);
-        match backoff(poll, empty) {
-            Backoff::Spin => {}
-            Backoff::Pause => dpdk_sys::pause(),
-            Backoff::Sleep => std::thread::sleep(IDLE_SLEEP),
-        }
+        idle(poll, empty);
     }
 }
 
@@ -128,13 +138,7 @@ mod tests {
     #[test]
     fn one_queue_devices_serve_one_worker() {
         let p = plan(2, [1, 1], [1, 1]);
-        assert_eq!(
-            p,
-            QueuePlan {
-                rx_queues: [1, 1],
-                tx_queues: [1, 1]
-            }
-        );
+        assert_eq!(p, QueuePlan { rx_queues: [1, 1], tx_queues: [1, 1] });
         assert_eq!(p.rx_ports_of(0), vec![0, 1]);
         assert!(p.rx_ports_of(1).is_empty());
     }
@@ -142,13 +146,7 @@ mod tests {
     #[test]
     fn many_queue_devices_serve_every_worker() {
         let p = plan(4, [1024, 8], [1024, 8]);
-        assert_eq!(
-            p,
-            QueuePlan {
-                rx_queues: [4, 4],
-                tx_queues: [4, 4]
-            }
-        );
+        assert_eq!(p, QueuePlan { rx_queues: [4, 4], tx_queues: [4, 4] });
         assert_eq!(p.rx_ports_of(3), vec![0, 1]);
     }
 
@@ -156,29 +154,11 @@ mod tests {
     fn rx_queues_never_exceed_the_other_ports_tx_queues() {
         // Port 0: 2 rx pcap files; port 1 writes one tx file: worker 1 could not send.
         let p = plan(2, [2, 1], [2, 1]);
-        assert_eq!(
-            p,
-            QueuePlan {
-                rx_queues: [1, 1],
-                tx_queues: [1, 1]
-            }
-        );
+        assert_eq!(p, QueuePlan { rx_queues: [1, 1], tx_queues: [1, 1] });
         let p = plan(2, [2, 2], [2, 2]);
-        assert_eq!(
-            p,
-            QueuePlan {
-                rx_queues: [2, 2],
-                tx_queues: [2, 2]
-            }
-        );
+        assert_eq!(p, QueuePlan { rx_queues: [2, 2], tx_queues: [2, 2] });
         let p = plan(3, [3, 1], [1, 3]);
-        assert_eq!(
-            p,
-            QueuePlan {
-                rx_queues: [3, 1],
-                tx_queues: [1, 3]
-            }
-        );
+        assert_eq!(p, QueuePlan { rx_queues: [3, 1], tx_queues: [1, 3] });
         assert_eq!(p.rx_ports_of(2), vec![0]);
     }
 

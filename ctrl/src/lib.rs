@@ -1,8 +1,7 @@
-//! The `qfp` binary's library: command line, CPU check, EAL arguments, the DPDK runtime
-//! glue of `qfp run`, statistics publication, and the mbuf adapter for the pipeline.
-//!
-//! At this stage `qfp run` is an L2 cross-connect (port 0 ⇄ port 1) that proves the whole
-//! DPDK path; the ESP pipeline from `dataplane` plugs into the same workers later.
+//! The `qfp` binary's library: command line, CPU check, EAL arguments, the config, the DPDK
+//! runtime glue of `qfp run` (the IPsec gateway with `-c FILE`, else an L2 cross-connect),
+//! the control core, statistics publication, the mbuf adapter for the pipeline, and the
+//! peer-channel protocol.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -11,6 +10,7 @@ pub mod control;
 pub mod cpu;
 pub mod eal_args;
 pub mod forward;
+pub mod gateway;
 pub mod load;
 pub mod mbuf;
 pub mod peer;

@@ -60,4 +60,12 @@ impl PacketBuf for MbufPacket<'_> {
     fn len(&self) -> usize {
         self.0.len()
     }
+    #[inline]
+    fn prefetch(&self) {
+        self.0.prefetch()
+    }
+    #[inline]
+    fn ip_checksum_verified(&self) -> bool {
+        self.0.ip_checksum_good()
+    }
 }

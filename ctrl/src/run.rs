@@ -1,10 +1,15 @@
-//! `qfp run`: the DPDK runtime glue. Builds the EAL arguments, starts the EAL, sizes the
-//! mbuf pool, configures and starts ports 0 and 1, launches one forwarding worker per
-//! worker lcore, and makes the main lcore the control core: every `--stats-interval` it
-//! aggregates the counters, writes `--stats-json` and prints the live line, until
-//! `--duration` runs out or SIGINT/SIGTERM arrives. Then it stops the workers, reads the
-//! final counters, stops and closes the ports (net_pcap flushes its tx file on close) and
-//! writes the final statistics.
+//! `qfp run`: the DPDK runtime glue. Reads and checks the config (`-c FILE`) before
+//! anything starts, builds the EAL arguments, starts the EAL, and runs one of two modes:
+//!
+//! - with `-c FILE`, the IPsec gateway (`crate::gateway`);
+//! - without, the L2 cross-connect of ports 0 and 1 ([`cross_connect`]): every packet of
+//!   one port leaves on the other, the I/O ceiling the gateway is measured against.
+//!
+//! Either way the main lcore becomes the control core (`crate::control`): every
+//! `--stats-interval` it aggregates the counters, writes `--stats-json` and prints the live
+//! line, until `--duration` runs out or SIGINT/SIGTERM arrives. Then it stops the workers,
+//! reads the final counters, stops and closes the ports (net_pcap flushes its tx file on
+//! close) and writes the final statistics.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,11 +20,14 @@ use dpdk_sys::{
     DEFAULT_DATA_ROOM, Eal, Mempool, Port, PortConfig, PortInfo, RxQueue, SOCKET_ANY, TxQueue,
 };
 
+use dataplane::gateway::{PortRole, WorkerStats};
+
 use crate::cli::RunArgs;
-use crate::control::{self, Signals, StopReason};
+use crate::config::{self, Config, Overrides};
+use crate::control::{self, Hooks, Signals, StopReason};
 use crate::eal_args::{self, Host};
 use crate::forward::{self, Lane, QueuePlan};
-use crate::stats::{self, WorkerCounters};
+use crate::stats::{self, Snapshot};
 
 /// Why `qfp run` failed, and so its exit status.
 #[derive(Debug)]
@@ -62,7 +70,8 @@ impl From<dpdk_sys::Error> for Failure {
     }
 }
 
-fn usage(msg: impl Into<String>) -> Failure {
+/// A usage failure (exit status 2) with this message.
+pub(crate) fn usage(msg: impl Into<String>) -> Failure {
     Failure::Usage(msg.into())
 }
 
@@ -71,7 +80,7 @@ const EINVAL: i32 = 22;
 
 /// Sets the flag when dropped: the workers stop however the control loop ends (a panic
 /// included), so the wait for them in `Eal::scope` always returns.
-struct StopOnDrop<'a>(&'a AtomicBool);
+pub(crate) struct StopOnDrop<'a>(pub(crate) &'a AtomicBool);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
@@ -104,22 +113,110 @@ fn mbufs_needed(qp: &QueuePlan, args: &RunArgs, workers: usize, cache: u32) -> u
 }
 
 /// Per-lcore mempool cache: 256, or less for a small pool (DPDK wants cache*1.5 <= n).
-fn cache_for(n: u32) -> u32 {
+pub(crate) fn cache_for(n: u32) -> u32 {
     256.min(n * 2 / 3)
 }
 
 /// Pool size when `--mbufs` is not given: twice what can be held, at least 8191, of the
 /// form 2^k - 1 (DPDK's ring needs 2^k slots).
-fn default_mbufs(need: u64) -> u32 {
+pub(crate) fn default_mbufs(need: u64) -> u32 {
     let n = (need * 2 + 1).next_power_of_two() - 1;
     n.clamp(8191, 16_777_215) as u32
 }
 
-fn mac_str(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+/// `--mbufs`, or the default for a set-up that holds up to `need` at once.
+pub(crate) fn pool_size(args: &RunArgs, need: u64) -> Result<u32, Failure> {
+    match args.mbufs {
+        Some(n) if u64::from(n) < need => Err(usage(format!(
+            "--mbufs {n} is too few: the rings, bursts and caches of this set-up hold up to {need}"
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(default_mbufs(need)),
+    }
+}
+
+/// Prints the one line that says what a started port is.
+pub(crate) fn describe_port(port: &Port<'_>, role: &str) -> Result<(), Failure> {
+    let link = port.link()?;
+    eprintln!(
+        "qfp: port {}{role} = {} ({}), {} rx / {} tx queue(s){}, MAC {}, link {}",
+        port.id(),
+        port.info().name,
+        port.info().driver,
+        port.rx_queue_count(),
+        port.tx_queue_count(),
+        if port.rss_enabled() { " with RSS" } else { "" },
+        stats::mac_str(port.mac()?),
+        match (link.up, link.speed_mbps) {
+            (false, _) => "down".to_owned(),
+            (true, Some(s)) => format!("up {s} Mb/s"),
+            (true, None) => "up".to_owned(),
+        }
+    );
+    Ok(())
+}
+
+/// Closes the ports (net_pcap flushes its files here); the errors, one string each.
+pub(crate) fn close_ports(ports: Vec<Port<'_>>) -> Vec<String> {
+    let mut errors = Vec::new();
+    for port in ports {
+        let id = port.id();
+        if let Err(e) = port.close() {
+            errors.push(format!("port {id}: {e}"));
+        }
+    }
+    errors
+}
+
+/// After the workers stopped: writes the final document, prints the summary, and turns
+/// how the run ended into `run`'s result.
+pub(crate) fn finish(
+    args: &RunArgs,
+    final_snap: &Snapshot,
+    scoped: dpdk_sys::Result<Result<StopReason, Failure>>,
+    close_errors: Vec<String>,
+) -> Result<(), Failure> {
+    if let Some(path) = &args.stats_json {
+        stats::write_json(path, final_snap)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let reason = match scoped {
+        Ok(r) => r?,
+        Err(e) => {
+            control::summary(final_snap, "a worker failure");
+            return Err(anyhow::Error::new(e).context("forwarding").into());
+        }
+    };
+    control::summary(
+        final_snap,
+        &match reason {
+            StopReason::Duration => format!("--duration {}", args.duration),
+            StopReason::Signal(s) => s.to_owned(),
+        },
+    );
+    if !close_errors.is_empty() {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "closing ports: {}",
+            close_errors.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// Reads `-c FILE` and applies the overrides; a bad file or flag is a usage failure.
+fn load_config(args: &RunArgs) -> Result<Option<Config>, Failure> {
+    let Some(path) = &args.config else {
+        if args.replay_window.is_some() {
+            return Err(usage(
+                "--replay-window: only the gateway has a replay window: give -c FILE",
+            ));
+        }
+        return Ok(None);
+    };
+    let mut cfg = config::load(path).map_err(|e| usage(e.to_string()))?;
+    cfg.apply_overrides(&Overrides { replay_window: args.replay_window })
+        .map_err(|e| usage(e.to_string()))?;
+    Ok(Some(cfg))
 }
 
 /// Checks that `--stats-json FILE` can be written, before anything starts.
@@ -129,12 +226,7 @@ fn check_writable(path: &Path) -> Result<(), Failure> {
     let probe = path.with_file_name(probe);
     std::fs::File::create(&probe)
         .and_then(|_| std::fs::remove_file(&probe))
-        .map_err(|e| {
-            usage(format!(
-                "--stats-json {}: cannot write there: {e}",
-                path.display()
-            ))
-        })
+        .map_err(|e| usage(format!("--stats-json {}: cannot write there: {e}", path.display())))
 }
 
 /// Runs `qfp run` to completion.
@@ -142,8 +234,16 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(flag) = args.not_yet() {
         return Err(usage(format!("`{flag}` is not implemented yet")));
     }
+    // The config is read and checked before anything starts.
+    let config = load_config(args)?;
     if let Some(p) = &args.stats_json {
         check_writable(p)?;
+    }
+    if config.is_none() {
+        eprintln!(
+            "qfp: no -c FILE: running the L2 cross-connect (port 0 <-> port 1, no IPsec), \
+             the I/O ceiling; give -c FILE for the gateway"
+        );
     }
     let plan = eal_args::build(&args.eal, args.workers, &Host::probe());
     for note in &plan.notes {
@@ -153,31 +253,23 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
     let mut runtime_dir = RemoveDirOnDrop(None);
     let eal = Eal::init(&plan.args).map_err(|e| match e.errno() {
-        Some(EINVAL) => usage(format!(
-            "DPDK refused the EAL arguments ({e}); see its message above"
-        )),
+        Some(EINVAL) => {
+            usage(format!("DPDK refused the EAL arguments ({e}); see its message above"))
+        }
         _ => Failure::Runtime(anyhow::Error::new(e).context("starting the DPDK EAL")),
     })?;
     if plan.chose_prefix {
         runtime_dir.0 = Some(eal.runtime_dir());
     }
+    let lcores = worker_lcores(&eal, &plan, args)?;
+    match &config {
+        Some(cfg) => crate::gateway::run(args, cfg, &eal, &lcores, &signals),
+        None => cross_connect(args, &eal, &lcores, &signals),
+    }
+}
 
-    let port_ids = eal.port_ids();
-    if port_ids.len() < 2 {
-        return Err(usage(format!(
-            "qfp run needs 2 ports, DPDK found {}: bind two NICs to a DPDK driver or give two \
-             --vdev after `--` (e.g. --vdev=net_pcap0,rx_pcap=in.pcap --vdev=net_pcap1,tx_pcap=out.pcap)",
-            port_ids.len()
-        )));
-    }
-    if port_ids.len() > 2 {
-        eprintln!(
-            "qfp: using ports {} and {}; the other {} are left alone",
-            port_ids[0],
-            port_ids[1],
-            port_ids.len() - 2
-        );
-    }
+/// The worker lcores to use: `--workers` of the EAL's, or all of them.
+fn worker_lcores(eal: &Eal, plan: &eal_args::EalPlan, args: &RunArgs) -> Result<Vec<u32>, Failure> {
     let all_workers = eal.worker_lcores();
     let nworkers = match (plan.chose_lcores, args.workers) {
         (false, Some(w)) if usize::from(w) > all_workers.len() => {
@@ -194,37 +286,70 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             "the EAL lcore list has no worker lcore: give at least two lcores (e.g. -l 0-1)",
         ));
     }
-    let lcores = &all_workers[..nworkers];
+    Ok(all_workers[..nworkers].to_vec())
+}
 
-    let infos = [
-        PortInfo::get(&eal, port_ids[0])?,
-        PortInfo::get(&eal, port_ids[1])?,
-    ];
+/// The cross-connect's statistics: port and worker counters, nothing else.
+struct CrossConnect<'a, 'p> {
+    ports: &'a [Port<'p>],
+    lcores: &'a [u32],
+    counters: &'a [WorkerStats],
+}
+
+impl Hooks for CrossConnect<'_, '_> {
+    fn tick(&mut self) {}
+
+    fn snapshot(&mut self, uptime_s: f64, is_final: bool) -> Snapshot {
+        let ports: Vec<&Port<'_>> = self.ports.iter().collect();
+        let workers: Vec<_> =
+            self.lcores.iter().zip(self.counters).map(|(&l, c)| (l, c.snapshot())).collect();
+        Snapshot::new(
+            uptime_s,
+            control::port_stats(&ports, None),
+            &workers,
+            Vec::new(),
+            None,
+            is_final,
+        )
+    }
+}
+
+/// The L2 cross-connect: ports 0 and 1, every packet to the other port.
+fn cross_connect(
+    args: &RunArgs,
+    eal: &Eal,
+    lcores: &[u32],
+    signals: &Signals,
+) -> Result<(), Failure> {
+    let port_ids = eal.port_ids();
+    if port_ids.len() < 2 {
+        return Err(usage(format!(
+            "qfp run needs 2 ports, DPDK found {}: bind two NICs to a DPDK driver or give two \
+             --vdev after `--` (e.g. --vdev=net_pcap0,rx_pcap=in.pcap --vdev=net_pcap1,tx_pcap=out.pcap)",
+            port_ids.len()
+        )));
+    }
+    if port_ids.len() > 2 {
+        eprintln!(
+            "qfp: using ports {} and {}; the other {} are left alone",
+            port_ids[0],
+            port_ids[1],
+            port_ids.len() - 2
+        );
+    }
+    let nworkers = lcores.len();
+    let infos = [PortInfo::get(eal, port_ids[0])?, PortInfo::get(eal, port_ids[1])?];
     let qp = forward::plan(
         nworkers as u16,
         [infos[0].max_rx_queues, infos[1].max_rx_queues],
         [infos[0].max_tx_queues, infos[1].max_tx_queues],
     );
     let need = mbufs_needed(&qp, args, nworkers, 256);
-    let nmbufs = match args.mbufs {
-        Some(n) if u64::from(n) < need => {
-            return Err(usage(format!(
-                "--mbufs {n} is too few: the rings, bursts and caches of this set-up hold up to {need}"
-            )));
-        }
-        Some(n) => n,
-        None => default_mbufs(need),
-    };
+    let nmbufs = pool_size(args, need)?;
     let socket = infos[0].socket.map_or(SOCKET_ANY, |s| s as i32);
-    let pool = Mempool::pktmbuf(
-        &eal,
-        "qfp_pkt",
-        nmbufs,
-        cache_for(nmbufs),
-        DEFAULT_DATA_ROOM,
-        socket,
-    )
-    .context("creating the mbuf pool (try fewer --mbufs, or more memory with -m)")?;
+    let pool =
+        Mempool::pktmbuf(eal, "qfp_pkt", nmbufs, cache_for(nmbufs), DEFAULT_DATA_ROOM, socket)
+            .context("creating the mbuf pool (try fewer --mbufs, or more memory with -m)")?;
 
     let mut ports = Vec::with_capacity(2);
     for (p, &id) in port_ids.iter().take(2).enumerate() {
@@ -235,24 +360,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             tx_desc: args.tx_desc,
             promiscuous: true,
         };
-        let mut port = Port::configure(&eal, id, &conf, &pool)?;
+        let mut port = Port::configure(eal, id, &conf, &pool)?;
         port.start()?;
-        let link = port.link()?;
-        eprintln!(
-            "qfp: port {} = {} ({}), {} rx / {} tx queue(s){}, MAC {}, link {}",
-            port.id(),
-            port.info().name,
-            port.info().driver,
-            port.rx_queue_count(),
-            port.tx_queue_count(),
-            if port.rss_enabled() { " with RSS" } else { "" },
-            mac_str(port.mac()?),
-            match (link.up, link.speed_mbps) {
-                (false, _) => "down".to_owned(),
-                (true, Some(s)) => format!("up {s} Mb/s"),
-                (true, None) => "up".to_owned(),
-            }
-        );
+        describe_port(&port, "")?;
         ports.push(port);
     }
     for (w, lcore) in lcores.iter().enumerate() {
@@ -265,7 +375,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         }
     }
 
-    let counters: Vec<WorkerCounters> = (0..nworkers).map(|_| WorkerCounters::default()).collect();
+    let counters: Vec<WorkerStats> = (0..nworkers).map(|_| WorkerStats::new()).collect();
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let scoped = {
@@ -283,47 +393,17 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 let (burst, poll) = (usize::from(args.burst), args.poll);
                 s.launch(lcores[w], move || forward::run(lanes, burst, poll, stop, c))?;
             }
-            Ok(control::control_loop(
-                args, ports, lcores, counters, started, &signals,
-            ))
+            let mut hooks = CrossConnect { ports, lcores, counters };
+            Ok(control::control_loop(args, started, signals, &mut hooks))
         })
     };
 
     // Workers have stopped: the counters are final. Read the ports before closing them.
     let uptime = started.elapsed().as_secs_f64();
-    let final_snap = control::snapshot(&ports, lcores, &counters, uptime, true);
-    let mut close_errors = Vec::new();
-    for port in ports {
-        let id = port.id();
-        if let Err(e) = port.close() {
-            close_errors.push(format!("port {id}: {e}"));
-        }
-    }
-    if let Some(path) = &args.stats_json {
-        stats::write_json(path, &final_snap)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    let reason = match scoped {
-        Ok(r) => r?,
-        Err(e) => {
-            control::summary(&final_snap, "a worker failure");
-            return Err(anyhow::Error::new(e).context("forwarding").into());
-        }
-    };
-    control::summary(
-        &final_snap,
-        &match reason {
-            StopReason::Duration => format!("--duration {}", args.duration),
-            StopReason::Signal(s) => s.to_owned(),
-        },
-    );
-    if !close_errors.is_empty() {
-        return Err(Failure::Runtime(anyhow::anyhow!(
-            "closing ports: {}",
-            close_errors.join("; ")
-        )));
-    }
-    Ok(())
+    let final_snap =
+        CrossConnect { ports: &ports, lcores, counters: &counters }.snapshot(uptime, true);
+    let close_errors = close_ports(ports);
+    finish(args, &final_snap, scoped, close_errors)
 }
 
 /// Hands rx queue i of each port, with tx queue i of the other port, to worker i.
@@ -337,10 +417,10 @@ fn assign_lanes<'p>(
     let mut lanes: Vec<Vec<Lane<'p>>> = (0..workers).map(|_| Vec::new()).collect();
     // forward::plan gives port p as many tx queues as the other port has rx queues.
     for (w, (rx, tx)) in rx0.into_iter().zip(tx1).enumerate() {
-        lanes[w].push(Lane { rx, tx });
+        lanes[w].push(Lane { rx, tx, from: PortRole::Protected });
     }
     for (w, (rx, tx)) in rx1.into_iter().zip(tx0).enumerate() {
-        lanes[w].push(Lane { rx, tx });
+        lanes[w].push(Lane { rx, tx, from: PortRole::Unprotected });
     }
     lanes
 }

@@ -1,65 +1,27 @@
-//! Statistics: per-worker counters written by their worker alone, and the snapshot the
-//! control core publishes every `--stats-interval` (the `--stats-json` document of design
-//! section 9, and the live line on stderr).
+//! Statistics: the document the control core publishes every `--stats-interval` and at
+//! exit (the `--stats-json` contract of design section 9), and the live line on stderr.
 //!
-//! Counters are cache-line padded and updated with a relaxed load and a relaxed store —
-//! never a read-modify-write: each has exactly one writer, and the control core only
-//! reads. Atomics (rather than plain u64) let it read them in safe code; on x86-64
-//! relaxed loads and stores are plain moves.
+//! The counters themselves live with their writers: one `dataplane::gateway::WorkerStats`
+//! per worker (rx/tx per port, the drop table and the events, written with relaxed load +
+//! store by that worker alone) and the SAs' own counters. The control core reads them at
+//! any time and sums them here. Every drop reason of the table appears in `drops`, zeros
+//! included, so a reader never has to know which reasons exist.
+//!
+//! Fields of the contract (never renamed): `uptime_s`, `ports[] {port, rx, tx, missed}`,
+//! `workers[] {lcore, rx, tx, drops}`, `drops {NAME: n}`, `tunnels[] {name, rekeys, sa[]
+//! {spi, dir, state, packets, bytes}}`, `inbound {decrypted}`, `outbound {encrypted}`.
+//! Added: `global` (the QFP's derived `Ipsec*` counters), `events` (natt_keepalive,
+//! punted, handoffs, unknown-SPI reports, injections), per-port `mac`/`role`, per-worker
+//! handoffs, per-SA sequence number, replay and ICV failures and owner, the gateway's
+//! control-side counters (`control`), and `final`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use dataplane::drops::{Counters, Derived, DropReason, Event};
+use dataplane::gateway::WorkerSnapshot;
 use serde::Serialize;
-
-/// Adds `n` to a counter that only the calling thread writes.
-#[inline]
-pub fn bump(c: &AtomicU64, n: u64) {
-    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-}
-
-/// One worker's counters, on a cache line of their own.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-pub struct WorkerCounters {
-    /// Packets received on any of the worker's rx queues.
-    pub rx: AtomicU64,
-    /// Packets the tx queues took.
-    pub tx: AtomicU64,
-    /// Packets a tx queue did not take (ring full): drop `TxFull`.
-    pub tx_full: AtomicU64,
-}
-
-impl WorkerCounters {
-    /// A consistent-enough copy (each counter read once, relaxed).
-    pub fn read(&self) -> WorkerTotals {
-        WorkerTotals {
-            rx: self.rx.load(Ordering::Relaxed),
-            tx: self.tx.load(Ordering::Relaxed),
-            tx_full: self.tx_full.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// Values of [`WorkerCounters`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkerTotals {
-    /// See [`WorkerCounters::rx`].
-    pub rx: u64,
-    /// See [`WorkerCounters::tx`].
-    pub tx: u64,
-    /// See [`WorkerCounters::tx_full`].
-    pub tx_full: u64,
-}
-
-impl WorkerTotals {
-    /// Every packet this worker received and did not send.
-    pub fn drops(&self) -> u64 {
-        self.tx_full
-    }
-}
 
 /// One port in the stats JSON.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -72,6 +34,12 @@ pub struct PortJson {
     pub tx: u64,
     /// Packets the NIC dropped for lack of rx descriptors (`imissed`).
     pub missed: u64,
+    /// "protected" or "unprotected" (gateway), absent for the cross-connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// The port's MAC address (the source of what qfp sends on it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 /// One worker in the stats JSON.
@@ -79,12 +47,52 @@ pub struct PortJson {
 pub struct WorkerJson {
     /// Its lcore.
     pub lcore: u32,
-    /// Packets received.
+    /// Packets received (both ports).
     pub rx: u64,
-    /// Packets sent.
+    /// Packets sent (both ports).
     pub tx: u64,
-    /// Packets dropped (all reasons).
+    /// Packets dropped by this worker (all reasons).
     pub drops: u64,
+    /// Packets it handed to another worker (their SA's owner).
+    pub handed_off: u64,
+    /// Packets it received from other workers' handoffs.
+    pub handoff_received: u64,
+}
+
+/// One SA in the stats JSON.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SaJson {
+    /// SPI.
+    pub spi: u32,
+    /// "in" or "out".
+    pub dir: &'static str,
+    /// "active", "soft-expired", "expired" or "invalid" (later: "retiring").
+    pub state: &'static str,
+    /// Packets protected.
+    pub packets: u64,
+    /// Inner bytes protected.
+    pub bytes: u64,
+    /// Outbound: last sequence number sent; inbound: highest accepted.
+    pub seq: u64,
+    /// Inbound: packets the replay window refused.
+    pub replay_failed: u64,
+    /// Inbound: packets whose ICV did not verify.
+    pub verify_failed: u64,
+    /// The worker that owns it.
+    pub owner: u16,
+}
+
+/// One tunnel in the stats JSON.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TunnelJson {
+    /// Its name.
+    pub name: String,
+    /// Outbound SA switches since start.
+    pub rekeys: u64,
+    /// The worker that encrypts for it.
+    pub owner: u16,
+    /// Its SAs: the outbound one first, then the inbound ones.
+    pub sa: Vec<SaJson>,
 }
 
 /// `inbound` of the stats JSON.
@@ -92,6 +100,10 @@ pub struct WorkerJson {
 pub struct Inbound {
     /// ESP packets decrypted.
     pub decrypted: u64,
+    /// Replay-window refusals, all SAs.
+    pub replay_failed: u64,
+    /// ICV failures, all SAs.
+    pub verify_failed: u64,
 }
 
 /// `outbound` of the stats JSON.
@@ -99,6 +111,27 @@ pub struct Inbound {
 pub struct Outbound {
     /// Packets encrypted into ESP.
     pub encrypted: u64,
+}
+
+/// The control core's own counters (gateway only).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ControlJson {
+    /// Inbound SAs published now.
+    pub inbound_sas: u64,
+    /// Tables published since start.
+    pub table_generation: u64,
+    /// Punted packets the control core took from the workers.
+    pub punts_received: u64,
+    /// Unknown-SPI reports the control core took from the workers.
+    pub invalid_spi_reports: u64,
+    /// Replaced tables and SAs handed back to the control core and dropped there.
+    pub reclaimed: u64,
+    /// Replaced values dropped where the epoch collector ran (reclaim queue full).
+    pub reclaim_dropped_in_place: u64,
+    /// Packets waiting in the handoff rings now (0 in the final document).
+    pub handoff_pending: u64,
+    /// Capacity of each handoff ring.
+    pub handoff_ring: u64,
 }
 
 /// The stats JSON document (design section 9). Fields are added, never renamed.
@@ -110,44 +143,70 @@ pub struct Snapshot {
     pub ports: Vec<PortJson>,
     /// Worker counters.
     pub workers: Vec<WorkerJson>,
-    /// Drops by reason, summed over workers (only reasons this stage counts).
+    /// Drops by reason, summed over workers: every reason of the table, zeros included.
     pub drops: BTreeMap<&'static str, u64>,
-    /// Tunnels and their SAs (none before the ESP stage).
-    pub tunnels: Vec<serde_json::Value>,
+    /// The QFP's global counters derived from the drops (`IpsecInput`, ...).
+    pub global: BTreeMap<&'static str, u64>,
+    /// Counted outcomes that are not drops (`natt_keepalive`, `punted`, ...).
+    pub events: BTreeMap<&'static str, u64>,
+    /// Tunnels and their SAs (none for the cross-connect).
+    pub tunnels: Vec<TunnelJson>,
     /// Inbound ESP totals.
     pub inbound: Inbound,
     /// Outbound ESP totals.
     pub outbound: Outbound,
+    /// The gateway's control core.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlJson>,
     /// True in the last document, written after the workers stopped.
     #[serde(rename = "final")]
     pub is_final: bool,
 }
 
 impl Snapshot {
-    /// Builds the document from port counters and `(lcore, totals)` per worker.
+    /// Builds the document from port counters, `(lcore, counters)` per worker and tunnels.
     pub fn new(
         uptime_s: f64,
         ports: Vec<PortJson>,
-        workers: &[(u32, WorkerTotals)],
+        workers: &[(u32, WorkerSnapshot)],
+        tunnels: Vec<TunnelJson>,
+        control: Option<ControlJson>,
         is_final: bool,
     ) -> Self {
-        let tx_full = workers.iter().map(|(_, w)| w.tx_full).sum();
+        let mut sum = WorkerSnapshot::default();
+        for (_, w) in workers {
+            sum += w;
+        }
+        let c = &sum.counters;
+        let (replay_failed, verify_failed) = tunnels
+            .iter()
+            .flat_map(|t| &t.sa)
+            .fold((0, 0), |(r, v), s| (r + s.replay_failed, v + s.verify_failed));
         Snapshot {
             uptime_s: (uptime_s * 1000.0).round() / 1000.0,
             ports,
             workers: workers
                 .iter()
-                .map(|&(lcore, w)| WorkerJson {
-                    lcore,
-                    rx: w.rx,
-                    tx: w.tx,
-                    drops: w.drops(),
+                .map(|(lcore, w)| WorkerJson {
+                    lcore: *lcore,
+                    rx: w.rx_total(),
+                    tx: w.tx_total(),
+                    drops: w.counters.total_drops(),
+                    handed_off: w.counters.events(Event::HandedOff),
+                    handoff_received: w.counters.events(Event::HandoffReceived),
                 })
                 .collect(),
-            drops: BTreeMap::from([("TxFull", tx_full)]),
-            tunnels: Vec::new(),
-            inbound: Inbound::default(),
-            outbound: Outbound::default(),
+            drops: c.iter_drops().map(|(r, n)| (r.name(), n)).collect(),
+            global: Derived::ALL.iter().map(|&d| (d.name(), c.derived(d))).collect(),
+            events: c.iter_events().map(|(e, n)| (e.name(), n)).collect(),
+            tunnels,
+            inbound: Inbound {
+                decrypted: c.events(Event::Decrypted),
+                replay_failed,
+                verify_failed,
+            },
+            outbound: Outbound { encrypted: c.events(Event::Encrypted) },
+            control,
             is_final,
         }
     }
@@ -156,6 +215,19 @@ impl Snapshot {
     pub fn total_drops(&self) -> u64 {
         self.drops.values().sum()
     }
+}
+
+/// A worker snapshot with only rx/tx per port and `TxFull` drops (the cross-connect's
+/// counters, in the gateway's shape).
+pub fn forward_snapshot(rx: [u64; 2], tx: [u64; 2], tx_full: u64) -> WorkerSnapshot {
+    let c = Counters::new();
+    c.add_drops(DropReason::TxFull, tx_full);
+    WorkerSnapshot { rx, tx, counters: c.snapshot() }
+}
+
+/// A MAC address as text.
+pub fn mac_str(m: [u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// Writes `snap` to `path` atomically: a reader sees the old or the new document, never
@@ -185,9 +257,7 @@ pub fn rate(pps: f64) -> String {
 
 /// The live line: uptime, per-port rx/tx rates over the last interval, drops so far.
 pub fn live_line(now: &Snapshot, prev: Option<&Snapshot>) -> String {
-    let dt = prev
-        .map_or(now.uptime_s, |p| now.uptime_s - p.uptime_s)
-        .max(1e-9);
+    let dt = prev.map_or(now.uptime_s, |p| now.uptime_s - p.uptime_s).max(1e-9);
     let mut line = format!("{:7.1}s", now.uptime_s);
     for p in &now.ports {
         let before = prev.and_then(|s| s.ports.iter().find(|q| q.port == p.port));
@@ -210,69 +280,73 @@ pub fn live_line(now: &Snapshot, prev: Option<&Snapshot>) -> String {
 mod tests {
     use super::*;
 
+    fn port(port: u16, rx: u64, tx: u64) -> PortJson {
+        PortJson { port, rx, tx, missed: 0, role: None, mac: None }
+    }
+
     fn snap(t: f64, rx0: u64, tx1: u64, full: u64) -> Snapshot {
         Snapshot::new(
             t,
-            vec![
-                PortJson {
-                    port: 0,
-                    rx: rx0,
-                    tx: 0,
-                    missed: 0,
-                },
-                PortJson {
-                    port: 1,
-                    rx: 0,
-                    tx: tx1,
-                    missed: 0,
-                },
-            ],
-            &[(
-                1,
-                WorkerTotals {
-                    rx: rx0,
-                    tx: tx1,
-                    tx_full: full,
-                },
-            )],
+            vec![port(0, rx0, 0), port(1, 0, tx1)],
+            &[(1, forward_snapshot([rx0, 0], [0, tx1], full))],
+            Vec::new(),
+            None,
             false,
         )
-    }
-
-    #[test]
-    fn bump_adds_from_the_owner() {
-        let c = WorkerCounters::default();
-        bump(&c.rx, 3);
-        bump(&c.rx, 4);
-        bump(&c.tx_full, 1);
-        assert_eq!(
-            c.read(),
-            WorkerTotals {
-                rx: 7,
-                tx: 0,
-                tx_full: 1
-            }
-        );
-        assert_eq!(std::mem::align_of::<WorkerCounters>(), 64);
     }
 
     #[test]
     fn json_has_the_contract_fields() {
         let v: serde_json::Value = serde_json::to_value(snap(2.00049, 300, 298, 2)).unwrap();
         assert_eq!(v["uptime_s"], 2.0);
+        assert_eq!(v["ports"][0], serde_json::json!({"port": 0, "rx": 300, "tx": 0, "missed": 0}));
+        assert_eq!(v["workers"][0]["lcore"], 1);
         assert_eq!(
-            v["ports"][0],
-            serde_json::json!({"port": 0, "rx": 300, "tx": 0, "missed": 0})
+            (v["workers"][0]["rx"].as_u64(), v["workers"][0]["tx"].as_u64()),
+            (Some(300), Some(298))
         );
-        assert_eq!(
-            v["workers"][0],
-            serde_json::json!({"lcore": 1, "rx": 300, "tx": 298, "drops": 2})
-        );
+        assert_eq!(v["workers"][0]["drops"], 2);
         assert_eq!(v["drops"]["TxFull"], 2);
+        // Every reason of the table is there, zeros included.
+        let drops = v["drops"].as_object().unwrap();
+        assert_eq!(drops.len(), DropReason::COUNT);
+        assert_eq!(drops["IN_US_V4_PKT_SA_NOT_FOUND_SPI"], 0);
+        assert_eq!(v["global"]["IpsecInput"], 0);
+        assert_eq!(v["events"]["natt_keepalive"], 0);
+        assert_eq!(v["events"]["punted"], 0);
         assert_eq!(v["inbound"]["decrypted"], 0);
         assert_eq!(v["outbound"]["encrypted"], 0);
         assert_eq!(v["tunnels"], serde_json::json!([]));
         assert_eq!(v["final"], false);
+        assert!(v.get("control").is_none());
+    }
+
+    #[test]
+    fn tunnels_and_sa_failures_add_up() {
+        let sa = |spi, dir, replay, icv| SaJson {
+            spi,
+            dir,
+            state: "active",
+            packets: 5,
+            bytes: 500,
+            seq: 5,
+            replay_failed: replay,
+            verify_failed: icv,
+            owner: 0,
+        };
+        let t = TunnelJson {
+            name: "b1".into(),
+            rekeys: 0,
+            owner: 1,
+            sa: vec![sa(0x1001, "out", 0, 0), sa(0x2001, "in", 3, 2), sa(0x2002, "in", 1, 0)],
+        };
+        let s = Snapshot::new(1.0, vec![], &[], vec![t], Some(ControlJson::default()), true);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!((s.inbound.replay_failed, s.inbound.verify_failed), (4, 2));
+        assert_eq!(v["tunnels"][0]["sa"][1]["spi"], 0x2001);
+        assert_eq!(v["tunnels"][0]["sa"][1]["dir"], "in");
+        assert_eq!(v["control"]["handoff_pending"], 0);
+        assert_eq!(v["final"], true);
     }
 
     #[test]
@@ -285,10 +359,8 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["ports"][0]["rx"], 5);
-        let names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("s.json")]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -303,5 +375,6 @@ mod tests {
         assert!(line.ends_with("drops 7"), "{line}");
         assert_eq!(rate(950.0), "950");
         assert_eq!(rate(12_345.0), "12.3k");
+        assert_eq!(mac_str([2, 0, 0, 0, 0, 0xab]), "02:00:00:00:00:ab");
     }
 }

@@ -108,11 +108,15 @@ drop_reasons! {
     // Global (the QFP's `show platform hardware qfp active statistics drop`).
     NoBuffer = 110, "PKT_BUFFER_UNAVAILABLE", Global, "no mbuf / no headroom or tailroom to build the packet";
     TailDrop = 200, "IpsecTailDrop", Global, "a ring between cores (handoff to the SA's owner, punt to the control core) was full";
-    NoRoute = 201, "Ipv4NoRoute", Global, "decrypted or plain packet with no route / no next hop";
+    NoRoute = 201, "Ipv4NoRoute", Global, "decrypted packet (IPv4 or IPv6) whose inner destination no route covers";
     TtlExceeded = 202, "Ipv4TtlExceeded", Global, "TTL (hop limit) would reach 0";
     BadIpChecksum = 203, "BadIpChecksum", Global, "outer or plain IPv4 header checksum wrong";
     UnknownL2 = 204, "UnknownL2", Global, "not Ethernet + IPv4/IPv6 (ARP, LLDP, VLAN we do not serve, runt frames, a plain packet whose IP header does not parse)";
     TxFull = 205, "TxFull", Global, "the NIC tx queue did not take the packet";
+    // qfp's own, from 206: what a gateway with two ports meets that the catalog has no row for.
+    NotForUs = 206, "NotForUs", Global, "IP packet on the unprotected port not addressed to one of our outer addresses (qfp routes nothing in clear on the ESP side)";
+    ForUsUnhandled = 207, "ForUsUnhandled", Global, "IP packet to one of our outer addresses that is neither ESP, NAT-T nor the peer channel (ICMP, TCP, other UDP: qfp answers none of them)";
+    PeerChannelDeny = 208, "PeerChannelDeny", Global, "UDP to the peer-channel port, or IKE on UDP 4500, from an address that is not a configured peer";
 }
 
 impl DropReason {
@@ -186,6 +190,11 @@ events! {
     Punted, "punted", "packet handed to the control core (IKE on UDP 4500, peer channel)";
     Decrypted, "decrypted", "ESP packet decapsulated and handed on";
     Encrypted, "encrypted", "packet encapsulated in ESP and handed on";
+    HandedOff, "handed_off", "packet handed to the worker that owns its SA (counted by the sender)";
+    HandoffReceived, "handoff_received", "packet received from another worker's handoff ring (counted by the owner)";
+    InvalidSpiPunted, "invalid_spi_punted", "unknown-SPI event pushed to the control core's punt ring";
+    InvalidSpiSuppressed, "invalid_spi_suppressed", "unknown-SPI event not pushed (per-worker rate limit, or the punt ring was full)";
+    Injected, "injected", "packet built by the control core and sent by a worker (peer channel)";
 }
 
 impl Event {
@@ -370,11 +379,11 @@ mod tests {
             assert_eq!(DropReason::from_name(r.name()), Some(*r));
             assert!(!r.description().is_empty());
         }
-        // The rows of drops.md: 15 inbound, 10 outbound, 7 global.
+        // The rows of drops.md: 15 inbound, 10 outbound, 7 global, and qfp's own 206-208.
         let count = |d| DropReason::ALL.iter().filter(|r| r.direction() == d).count();
         assert_eq!(
             (count(Direction::Inbound), count(Direction::Outbound), count(Direction::Global)),
-            (15, 10, 7)
+            (15, 10, 10)
         );
         assert_eq!(DropReason::SaNotFoundV4.name(), "IN_US_V4_PKT_SA_NOT_FOUND_SPI");
         assert_eq!(DropReason::SeqOverflow.id(), 46);

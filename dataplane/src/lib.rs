@@ -2,7 +2,8 @@
 //!
 //! Everything a worker core does to a packet lives here: parsing ([`wire`]), ESP with
 //! AES-GCM ([`crypto`], [`pipeline`]), anti-replay ([`replay`]), the SA runtime ([`sa`],
-//! [`selector`]) and the drop table ([`drops`]). The pipeline is generic over
+//! [`selector`]), the drop table ([`drops`]) and the gateway around them ([`gateway`]:
+//! tables, publication, handoff, the worker loop). The pipeline is generic over
 //! [`buf::PacketBuf`], so the same code runs on DPDK mbufs in `ctrl` and on heap buffers in
 //! tests and benchmarks, monomorphised, with no dynamic dispatch. Time is always passed in.
 #![forbid(unsafe_code)]
@@ -10,6 +11,7 @@
 pub mod buf;
 pub mod crypto;
 pub mod drops;
+pub mod gateway;
 pub mod pipeline;
 pub mod replay;
 pub mod sa;

@@ -10,12 +10,15 @@
 //! - [`frames`]: deterministic, varied Ethernet frames for forwarding tests;
 //! - [`stats`]: the `--stats-json` document, parsed independently of `ctrl`;
 //! - [`python`]: the scapy-capable interpreter (`QFP_PYTHON`, `python3`, `/usr/bin/python3`);
+//! - [`gateway`]: a gateway's tunnels and keys as one table, written as the `qfp run -c`
+//!   config and as the spec of the scapy peer (`tests/py/gw_peer.py`);
 //! - [`TempDir`], and [`exclusive`]: one DPDK test at a time (see its doc for why).
 #![forbid(unsafe_code)]
 
 pub mod bin;
 pub mod eal;
 pub mod frames;
+pub mod gateway;
 pub mod pcap;
 pub mod process;
 pub mod python;

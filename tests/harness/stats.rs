@@ -17,6 +17,12 @@ pub struct PortStats {
     pub tx: u64,
     /// Packets the device missed.
     pub missed: u64,
+    /// "protected" / "unprotected" (gateway only).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// The port's MAC address.
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 /// One worker.
@@ -30,6 +36,12 @@ pub struct WorkerStats {
     pub tx: u64,
     /// Packets dropped.
     pub drops: u64,
+    /// Packets handed to another worker.
+    #[serde(default)]
+    pub handed_off: u64,
+    /// Packets received from other workers.
+    #[serde(default)]
+    pub handoff_received: u64,
 }
 
 /// `inbound`.
@@ -57,9 +69,18 @@ pub struct Stats {
     pub workers: Vec<WorkerStats>,
     /// Drops by reason.
     pub drops: BTreeMap<String, u64>,
-    /// Tunnels (free-form until the ESP stage).
+    /// The QFP's derived global counters.
+    #[serde(default)]
+    pub global: BTreeMap<String, u64>,
+    /// Events (not drops): natt_keepalive, punted, handoffs, reports, injections.
+    #[serde(default)]
+    pub events: BTreeMap<String, u64>,
+    /// Tunnels and their SAs.
     #[serde(default)]
     pub tunnels: Vec<serde_json::Value>,
+    /// The gateway's control core.
+    #[serde(default)]
+    pub control: Option<serde_json::Value>,
     /// Inbound totals.
     pub inbound: Inbound,
     /// Outbound totals.
@@ -89,5 +110,32 @@ impl Stats {
     /// Sum of all drop reasons.
     pub fn total_drops(&self) -> u64 {
         self.drops.values().sum()
+    }
+
+    /// An event count (0 if absent).
+    pub fn event(&self, name: &str) -> u64 {
+        self.events.get(name).copied().unwrap_or(0)
+    }
+
+    /// The SA `spi` of any tunnel, as JSON.
+    pub fn sa(&self, spi: u64) -> &serde_json::Value {
+        self.tunnels
+            .iter()
+            .flat_map(|t| t["sa"].as_array().into_iter().flatten())
+            .find(|s| s["spi"].as_u64() == Some(spi))
+            .unwrap_or_else(|| panic!("no SA {spi:#x} in {:?}", self.tunnels))
+    }
+
+    /// The accounting identity, from the document's own fields: what the workers received
+    /// (plus frames the control core injected) is what they sent, dropped or consumed.
+    /// Returns the packets unaccounted for (0 after a clean stop).
+    pub fn in_flight(&self) -> i128 {
+        let rx: u64 = self.workers.iter().map(|w| w.rx).sum();
+        let tx: u64 = self.workers.iter().map(|w| w.tx).sum();
+        let consumed = self.event("natt_keepalive") + self.event("punted");
+        i128::from(rx) + i128::from(self.event("injected"))
+            - i128::from(tx)
+            - i128::from(self.total_drops())
+            - i128::from(consumed)
     }
 }

@@ -15,22 +15,139 @@
 //!   replay windows) lives inside `T` behind its own single-writer atomics, so it carries
 //!   over unchanged when `T` is shared by the next published value (for example through an
 //!   `Arc`).
+//!
+//! **Where old values die.** crossbeam-epoch runs deferred destructors in whichever thread
+//! happens to collect garbage, and every `pin()` collects a little (every 128th pin of a
+//! thread tries to advance the epoch and runs up to a few bags of deferred functions). For
+//! qfp that could be a worker, and an old SA table or an SA (whose key schedule is zeroized
+//! on drop) is not something a worker should spend its burst on. A [`Published`] built with
+//! [`Published::with_reclaimer`] therefore defers only a cheap hand-back: once no reader can
+//! hold the old value, the collecting thread pushes it (a pointer move, no allocation, no
+//! lock) into the [`Reclaimer`]'s bounded queue, and the writer (the control core) drops it
+//! later with [`Reclaimer::drain`]. Should the queue be full, the value is dropped in place
+//! and counted ([`ReclaimStats::dropped_in_place`]), so nothing leaks and nothing blocks.
+//! crossbeam-epoch's own bookkeeping in `pin()` (epoch advance, moving bags) still runs on
+//! whichever thread pins: that is small, bounded work, and it is what makes the scheme
+//! lock-free.
 #![deny(unsafe_code)]
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
+use crossbeam::queue::ArrayQueue;
 use crossbeam_epoch::{Atomic, Owned};
+use std::sync::Arc;
 
 pub use crossbeam_epoch::{Guard, pin};
+
+/// Where replaced values go to be dropped by the writer's thread (see the crate doc).
+/// Cloning gives another handle to the same queue.
+#[derive(Clone)]
+pub struct Reclaimer {
+    inner: Arc<ReclaimInner>,
+}
+
+struct ReclaimInner {
+    queue: ArrayQueue<Box<dyn Send>>,
+    handed_back: AtomicU64,
+    dropped_in_place: AtomicU64,
+    drained: AtomicU64,
+}
+
+/// Counters of a [`Reclaimer`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReclaimStats {
+    /// Values handed back through the queue.
+    pub handed_back: u64,
+    /// Values dropped where the collector ran because the queue was full.
+    pub dropped_in_place: u64,
+    /// Values dropped by [`Reclaimer::drain`].
+    pub drained: u64,
+    /// Values waiting in the queue now.
+    pub queued: u64,
+}
+
+impl core::fmt::Debug for Reclaimer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reclaimer").field("stats", &self.stats()).finish()
+    }
+}
+
+impl Reclaimer {
+    /// A reclaimer whose queue holds up to `capacity` values (at least 1).
+    pub fn new(capacity: usize) -> Reclaimer {
+        Reclaimer {
+            inner: Arc::new(ReclaimInner {
+                queue: ArrayQueue::new(capacity.max(1)),
+                handed_back: AtomicU64::new(0),
+                dropped_in_place: AtomicU64::new(0),
+                drained: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Hands `value` back, or drops it here if the queue is full. Runs in the collecting
+    /// thread: a queue push, no allocation (the box already exists).
+    fn hand_back(&self, value: Box<dyn Send>) {
+        match self.inner.queue.push(value) {
+            Ok(()) => {
+                self.inner.handed_back.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(value) => {
+                self.inner.dropped_in_place.fetch_add(1, Ordering::Relaxed);
+                drop(value);
+            }
+        }
+    }
+
+    /// Drops every value waiting in the queue, on the calling thread (the writer's).
+    /// Returns how many were dropped.
+    pub fn drain(&self) -> usize {
+        let mut n = 0;
+        while let Some(v) = self.inner.queue.pop() {
+            drop(v);
+            n += 1;
+        }
+        self.inner.drained.fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    /// Counters now.
+    pub fn stats(&self) -> ReclaimStats {
+        ReclaimStats {
+            handed_back: self.inner.handed_back.load(Ordering::Relaxed),
+            dropped_in_place: self.inner.dropped_in_place.load(Ordering::Relaxed),
+            drained: self.inner.drained.load(Ordering::Relaxed),
+            queued: self.inner.queue.len() as u64,
+        }
+    }
+}
+
+/// Drives the epoch collector from the calling thread: pins and flushes `rounds` times,
+/// which lets the global epoch advance and runs deferred functions that are due. The
+/// writer calls it before [`Reclaimer::drain`] so that values it replaced a moment ago
+/// reach the queue even when the readers pin rarely (idle workers).
+pub fn collect(rounds: usize) {
+    for _ in 0..rounds {
+        pin().flush();
+    }
+}
 
 /// A value that readers load without locking and a writer replaces atomically.
 pub struct Published<T: Send + Sync + 'static> {
     ptr: Atomic<T>,
+    reclaim: Option<Reclaimer>,
 }
 
 impl<T: Send + Sync + 'static> Published<T> {
-    /// Publishes `value`.
+    /// Publishes `value`. Replaced values are dropped by the epoch collector, in whichever
+    /// thread collects.
     pub fn new(value: T) -> Self {
-        Published { ptr: Atomic::new(value) }
+        Published { ptr: Atomic::new(value), reclaim: None }
+    }
+
+    /// Publishes `value`. Replaced values are handed back to `reclaim`, to be dropped by
+    /// the thread that calls [`Reclaimer::drain`].
+    pub fn with_reclaimer(value: T, reclaim: Reclaimer) -> Self {
+        Published { ptr: Atomic::new(value), reclaim: Some(reclaim) }
     }
 
     /// The current value, valid while both `self` and `guard` are borrowed.
@@ -53,18 +170,39 @@ impl<T: Send + Sync + 'static> Published<T> {
         }
     }
 
-    /// Replaces the value with `value` (one atomic pointer swap). The old value is dropped by
-    /// the epoch collector once no reader can hold it.
+    /// Replaces the value with `value` (one atomic pointer swap). Once no reader can hold
+    /// the old value it is dropped by the epoch collector, or handed back to the reclaimer
+    /// if this cell has one.
     pub fn replace(&self, value: T) {
         let guard = pin();
         let old = self.ptr.swap(Owned::new(value), Ordering::AcqRel, &guard);
-        // SAFETY: `old` came out of the swap, so it is no longer reachable through `self`:
-        // no reader that pins after this point can load it. Readers pinned earlier may still
-        // hold it; `defer_destroy` waits for all of them. `old` is never null (see `load`),
-        // and is unlinked exactly once because each swap returns a distinct pointer.
-        #[allow(unsafe_code)]
-        unsafe {
-            guard.defer_destroy(old);
+        match &self.reclaim {
+            None => {
+                // SAFETY: `old` came out of the swap, so it is no longer reachable through
+                // `self`: no reader that pins after this point can load it. Readers pinned
+                // earlier may still hold it; `defer_destroy` waits for all of them. `old` is
+                // never null (see `load`), and is unlinked exactly once because each swap
+                // returns a distinct pointer.
+                #[allow(unsafe_code)]
+                unsafe {
+                    guard.defer_destroy(old);
+                }
+            }
+            Some(reclaim) => {
+                let reclaim = reclaim.clone();
+                // SAFETY: as above, `old` is unlinked exactly once and non-null; the closure
+                // runs only after every guard that could have loaded it is gone, so turning
+                // it into an `Owned` there gives the one and only owner. The closure
+                // captures the pointer (it does not dereference it before then) and an
+                // `Arc`, both fine to move to the collecting thread: `T: Send`.
+                #[allow(unsafe_code)]
+                unsafe {
+                    guard.defer_unchecked(move || {
+                        let boxed: Box<T> = old.into_owned().into_box();
+                        reclaim.hand_back(boxed);
+                    });
+                }
+            }
         }
         // Push the deferred destruction towards the global queue so that a writer that
         // replaces rarely still gets old values freed promptly.
@@ -134,5 +272,66 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(drops.load(Ordering::SeqCst), 102);
+    }
+
+    #[test]
+    fn replaced_values_come_back_to_the_reclaimer() {
+        struct Noted(std::sync::mpsc::Sender<std::thread::ThreadId>);
+        impl Drop for Noted {
+            fn drop(&mut self) {
+                let _ = self.0.send(std::thread::current().id());
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r = Reclaimer::new(64);
+        let p = Published::with_reclaimer(Noted(tx.clone()), r.clone());
+        for _ in 0..10 {
+            p.replace(Noted(tx.clone()));
+        }
+        // A reader thread pins a lot: the collector may run our hand-back there.
+        std::thread::spawn(|| collect(10_000)).join().unwrap();
+        let mut got = 0;
+        for _ in 0..10_000 {
+            collect(1);
+            got += r.drain();
+            if got == 10 {
+                break;
+            }
+        }
+        assert_eq!(got, 10, "{:?}", r.stats());
+        let me = std::thread::current().id();
+        let ids: Vec<_> = rx.try_iter().collect();
+        assert_eq!(ids.len(), 10);
+        assert!(ids.iter().all(|&t| t == me), "dropped on the draining thread only");
+        let s = r.stats();
+        assert_eq!((s.handed_back, s.drained, s.dropped_in_place, s.queued), (10, 10, 0, 0));
+    }
+
+    #[test]
+    fn a_full_reclaimer_drops_in_place_and_counts() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let r = Reclaimer::new(2);
+        let p = Published::with_reclaimer(Counted(drops.clone()), r.clone());
+        for _ in 0..5 {
+            p.replace(Counted(drops.clone()));
+        }
+        for _ in 0..10_000 {
+            collect(1);
+            let s = r.stats();
+            if s.handed_back + s.dropped_in_place == 5 {
+                break;
+            }
+        }
+        let s = r.stats();
+        assert_eq!((s.handed_back, s.dropped_in_place, s.queued), (2, 3, 2), "{s:?}");
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+        assert_eq!(r.drain(), 2);
+        assert_eq!(drops.load(Ordering::SeqCst), 5);
     }
 }

@@ -77,3 +77,57 @@ fn readers_never_see_a_freed_or_torn_value() {
     }
     assert_eq!(freed.load(Ordering::SeqCst), generation + 1, "values leaked");
 }
+
+/// The same hammering with a reclaimer: every replaced value comes back to the writer and
+/// is dropped there (or, if the queue was full, dropped in place and counted), readers
+/// never see a freed value, and nothing leaks.
+#[test]
+fn with_a_reclaimer_old_values_die_on_the_writer_thread() {
+    let freed = Arc::new(AtomicU64::new(0));
+    let reclaim = qfp_epoch::Reclaimer::new(256);
+    let table = Arc::new(Published::with_reclaimer(sa(0, &freed), reclaim.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (table, stop) = (table.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut loads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let guard = pin();
+                    for _ in 0..32 {
+                        let v = table.load(&guard);
+                        assert_eq!(v.canary.load(Ordering::SeqCst), LIVE, "use after free");
+                        assert_eq!(v.check, !v.generation, "torn value");
+                        loads += 1;
+                    }
+                }
+                loads
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (mut generation, mut drained) = (0u64, 0u64);
+    while Instant::now() < deadline {
+        generation += 1;
+        table.replace(sa(generation, &freed));
+        if generation % 64 == 0 {
+            drained += reclaim.drain() as u64;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let loads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(generation > 1000 && loads > 1000, "too little progress: {generation} {loads}");
+    for _ in 0..100_000 {
+        qfp_epoch::collect(1);
+        drained += reclaim.drain() as u64;
+        let s = reclaim.stats();
+        if s.handed_back + s.dropped_in_place == generation {
+            break;
+        }
+    }
+    let s = reclaim.stats();
+    assert_eq!(s.handed_back + s.dropped_in_place, generation, "{s:?}");
+    assert_eq!(drained, s.handed_back, "every handed-back value was drained here");
+    drop(Arc::try_unwrap(table).ok().expect("readers are gone"));
+    assert_eq!(freed.load(Ordering::SeqCst), generation + 1, "values leaked");
+}

@@ -31,7 +31,13 @@ pub fn decap_burst<'a, B, L, F>(
     let mut acc = SaAccum::new();
     let (mut decrypted, mut keepalives) = (0u64, 0u64);
     for (i, pkt) in pkts.iter_mut().enumerate() {
-        let r = decap_one(pkt, sas, now, &mut acc);
+        let r = decap_one(
+            pkt,
+            |spi| sas.lookup(spi),
+            now,
+            &mut acc,
+            |p| p == crate::wire::udp::NATT_PORT,
+        );
         match &r {
             Ok(Decapped::Inner { .. }) => decrypted += 1,
             Ok(Decapped::NattKeepalive) => keepalives += 1,

@@ -6,7 +6,8 @@
 //!    (`BadIpChecksum`), not a fragment (`IN_V4_PKT_FRAG_ERR`; an IPv6 Fragment header
 //!    counts the same), no other IPv6 extension header (not walked yet:
 //!    `IN_PKT_IPVER_INVALID`, never misread as ESP);
-//! 2. protocol 50, or UDP to port 4500 demultiplexed per RFC 3948: NAT-keepalive
+//! 2. protocol 50, or UDP to port 4500 (the gateway adds the ports its tunnels' NAT-T
+//!    uses) demultiplexed per RFC 3948: NAT-keepalive
 //!    (consumed, not a drop), non-ESP marker (IKE: punted), else ESP
 //!    (`IN_NAT_DEMUX_FAIL` if too short to be one); anything else is returned untouched as
 //!    [`Decapped::NotEsp`];
@@ -35,7 +36,7 @@ use crate::buf::PacketBuf;
 use crate::crypto::Aad;
 use crate::drops::DropReason;
 use crate::replay::ReplayError;
-use crate::sa::SaDirection;
+use crate::sa::{Sa, SaDirection};
 use crate::wire::udp::{NattPayload, natt_classify};
 use crate::wire::{IpVersion, esp, ip_proto, ipv4, ipv6, udp};
 use core::net::IpAddr;
@@ -53,7 +54,7 @@ where
     L: SaLookup + ?Sized,
 {
     let mut acc = SaAccum::new();
-    decap_one(pkt, sas, now, &mut acc)
+    decap_one(pkt, |spi| sas.lookup(spi), now, &mut acc, |p| p == udp::NATT_PORT)
 }
 
 fn not_found(v: IpVersion) -> DropReason {
@@ -102,16 +103,21 @@ const fn ecn_decap(outer: u8, inner: u8) -> Option<u8> {
     }
 }
 
+/// [`decap`] with a burst accumulator, the SA lookup as a closure (the gateway has already
+/// looked the SPI up for its owner check), and the set of UDP ports that carry ESP for us
+/// (`is_natt_port`: 4500, and any other port a tunnel's NAT-T uses).
 #[inline(always)]
-pub(crate) fn decap_one<'a, B, L>(
+pub(crate) fn decap_one<'a, B, F, N>(
     pkt: &mut B,
-    sas: &'a L,
+    lookup: F,
     now: u64,
     acc: &mut SaAccum<'a>,
+    is_natt_port: N,
 ) -> Result<Decapped<'a>, DecapDrop>
 where
     B: PacketBuf,
-    L: SaLookup + ?Sized,
+    F: FnOnce(u32) -> Option<&'a Sa>,
+    N: Fn(u16) -> bool,
 {
     let checksum_done = pkt.ip_checksum_verified();
     let data = pkt.data();
@@ -147,7 +153,7 @@ where
         ip_proto::ESP => (ip_hlen, ip_end, false),
         ip_proto::UDP => {
             let l4 = &data[ip_hlen..ip_end];
-            if l4.len() < 4 || u16::from_be_bytes([l4[2], l4[3]]) != udp::NATT_PORT {
+            if l4.len() < 4 || !is_natt_port(u16::from_be_bytes([l4[2], l4[3]])) {
                 return Ok(Decapped::NotEsp);
             }
             let u = udp::Packet::new_checked(l4).map_err(|_| DropReason::NatDemux)?;
@@ -172,7 +178,7 @@ where
     let (spi, seq_lo) = (hdr.spi(), hdr.seq());
 
     // 4. SA.
-    let Some(sa) = sas.lookup(spi) else {
+    let Some(sa) = lookup(spi) else {
         return Err(DecapDrop {
             reason: not_found(version),
             invalid_spi: Some(invalid_spi_event(data, version, spi, udp_encap)),

@@ -23,7 +23,9 @@ mod encap;
 
 pub use burst::{decap_burst, encap_burst};
 pub use decap::decap;
+pub(crate) use decap::decap_one;
 pub use encap::encap;
+pub(crate) use encap::encap_one;
 
 use crate::drops::DropReason;
 use crate::sa::Sa;

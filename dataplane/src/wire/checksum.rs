@@ -4,19 +4,31 @@
 //! gateway when it decrements a TTL: rewriting one 16-bit word must not cost a pass over
 //! the header.
 
-/// Adds `data` as big-endian 16-bit words to a 32-bit one's-complement accumulator (an odd
-/// last byte is padded with zero, as RFC 1071 says).
-pub fn sum(mut acc: u32, data: &[u8]) -> u32 {
-    let mut words = data.chunks_exact(2);
-    for w in &mut words {
-        acc = acc.wrapping_add(u32::from(u16::from_be_bytes([w[0], w[1]])));
-        // Fold early enough that the accumulator never overflows on any packet size.
-        acc = (acc & 0xffff) + (acc >> 16);
+/// Adds `data` as big-endian 16-bit words to a one's-complement accumulator (an odd last
+/// byte is padded with zero, as RFC 1071 says). Returns the sum folded to 16 bits.
+///
+/// The words are summed 32 bits at a time into 64 bits, with no fold inside the loop
+/// (RFC 1071 section 2 (B): the sum is independent of the unit; a 64-bit accumulator
+/// cannot overflow below 2^32 words), so the adds are independent and pipeline: a 20-byte
+/// header is five adds instead of a chain of ten add-and-folds, which the gateway pays on
+/// every IPv4 packet it checks.
+#[inline]
+pub fn sum(acc: u32, data: &[u8]) -> u32 {
+    let mut a = u64::from(acc);
+    let mut quads = data.chunks_exact(4);
+    for q in &mut quads {
+        a += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
     }
-    if let [last] = words.remainder() {
-        acc = acc.wrapping_add(u32::from(*last) << 8);
+    match *quads.remainder() {
+        [x, y, z] => a += u64::from(u16::from_be_bytes([x, y])) + (u64::from(z) << 8),
+        [x, y] => a += u64::from(u16::from_be_bytes([x, y])),
+        [x] => a += u64::from(x) << 8,
+        _ => {}
     }
-    acc
+    while a > 0xffff {
+        a = (a & 0xffff) + (a >> 16);
+    }
+    a as u32
 }
 
 /// Folds an accumulator to 16 bits and complements it: the value to put in the header.
@@ -76,6 +88,23 @@ mod tests {
             let inc = update(u16::from_be_bytes([hdr[10], hdr[11]]), old, new);
             hdr[10..12].copy_from_slice(&inc.to_be_bytes());
             assert!(verify(&hdr), "ttl {ttl}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The 32-bit-at-a-time sum equals RFC 1071's 16-bit words, folded as it goes.
+        #[test]
+        fn wide_sum_equals_the_word_by_word_sum(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            acc in 0u32..=0x1_fffe,
+        ) {
+            let mut want = acc;
+            for w in data.chunks(2) {
+                want += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+                want = (want & 0xffff) + (want >> 16);
+            }
+            proptest::prop_assert_eq!(finish(sum(acc, &data)), finish(want));
+            proptest::prop_assert!(sum(acc, &data) <= 0xffff);
         }
     }
 }
