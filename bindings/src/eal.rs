@@ -63,9 +63,9 @@ impl Eal {
         );
         let argc = c_int::try_from(argv.len() - 1)
             .map_err(|_| Error::InvalidArgument("too many EAL arguments".into()))?;
-        // SAFETY: argv holds argc valid NUL-terminated strings followed by NULL, leaked so
-        // that they outlive the EAL (DPDK may permute the array and keep pointers into it).
-        // STARTED guarantees this is the only call in the process.
+        // argv holds argc valid NUL-terminated strings followed by NULL, leaked so that they
+        // outlive the EAL (DPDK may permute the array and keep pointers into it).
+        // SAFETY: valid, leaked argv; STARTED makes this the only call in the process.
         let ret = unsafe { ffi::rte_eal_init(argc, argv.as_mut_ptr()) };
         if ret < 0 {
             return Err(Error::from_rte_errno("rte_eal_init"));

@@ -76,9 +76,9 @@ pub fn rte_errno() -> i32 {
 
 /// DPDK's text for an error number (covers libc errno values and DPDK's own `E_RTE_*`).
 pub fn strerror(errno: i32) -> String {
-    // SAFETY: rte_strerror accepts any value and returns a pointer to a NUL-terminated
-    // string (static, or in a per-thread buffer that lives until the next call on this
-    // thread); it is copied out before anything else can run on this thread.
+    // rte_strerror accepts any value and returns a NUL-terminated string, static or in a
+    // per-thread buffer that lives until the next call on this thread.
+    // SAFETY: a valid C string, copied out before anything else runs on this thread.
     let text = unsafe { CStr::from_ptr(ffi::rte_strerror(errno)) };
     text.to_string_lossy().into_owned()
 }

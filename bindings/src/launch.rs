@@ -86,9 +86,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             )));
         }
         let f: Box<dyn FnOnce() + Send + 'scope> = Box::new(f);
-        // SAFETY: only the lifetime changes (same layout). The closure cannot outlive
-        // 'scope: Eal::scope waits for every lcore (rte_eal_mp_wait_lcore) before 'scope
-        // ends, on the normal and the panicking path alike.
+        // Eal::scope waits for every lcore (rte_eal_mp_wait_lcore) before 'scope ends, on
+        // the normal and the panicking path alike.
+        // SAFETY: only the lifetime changes (same layout); the closure cannot outlive 'scope.
         let f: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(f) };
         let job = Box::into_raw(Box::new(Job {
             f,
@@ -97,8 +97,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         }));
         // SAFETY: trampoline has the signature DPDK expects and takes ownership of `job`
         // exactly once; lcore is a worker lcore of this EAL; we are on the main lcore.
-        let ret =
-            unsafe { ffi::rte_eal_remote_launch(Some(trampoline), job.cast::<c_void>(), lcore) };
+        let ret = unsafe {
+            ffi::rte_eal_remote_launch(Some(trampoline), job.cast::<c_void>(), lcore)
+        };
         if ret < 0 {
             // SAFETY: the launch failed, so the trampoline will never run: we still own job.
             drop(unsafe { Box::from_raw(job) });

@@ -245,8 +245,9 @@ impl<'eal> Port<'eal> {
         }
         // SAFETY: the EAL is initialised; eth_conf is a valid, fully initialised config
         // that DPDK copies; queue counts were checked against the device above.
-        let ret =
-            unsafe { ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf) };
+        let ret = unsafe {
+            ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf)
+        };
         check(ret, || {
             format!(
                 "rte_eth_dev_configure({name}, {} rx, {} tx queues)",
@@ -260,9 +261,9 @@ impl<'eal> Port<'eal> {
         // SOCKET_ID_ANY is accepted by the queue set-up functions as an unsigned -1.
         let socket = info.socket.unwrap_or(u32::MAX);
         for q in 0..conf.rx_queues {
-            // SAFETY: configured port, queue index below the configured count, NULL rxconf
-            // = the driver's defaults, pool is a live pktmbuf pool that outlives the port
-            // (both borrow the EAL, and pools are never freed before EAL cleanup).
+            // The pool outlives the port: both borrow the EAL, and pools are never freed
+            // before EAL cleanup. A NULL rxconf means the driver's defaults.
+            // SAFETY: configured port, queue index in range, live pool, NULL conf allowed.
             let ret = unsafe {
                 ffi::rte_eth_rx_queue_setup(id, q, rx_desc, socket, std::ptr::null(), pool.as_ptr())
             };

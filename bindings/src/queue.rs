@@ -51,9 +51,9 @@ impl<'p> RxQueue<'p> {
         if n == 0 {
             return 0;
         }
-        // SAFETY: the port is started and cannot stop while this queue borrows it; this
-        // queue index is used by no other thread (one RxQueue per index, &mut self);
-        // spare_ptr points to at least n free slots, DPDK writes at most n owned mbufs.
+        // The port is started and cannot stop while this queue borrows it; this queue index
+        // is used by no other thread (one RxQueue per index, &mut self).
+        // SAFETY: started port, exclusive queue; spare_ptr has room for the n mbufs DPDK writes.
         let got = unsafe { ffi::qfp_eth_rx_burst(self.port, self.queue, burst.spare_ptr(), n) };
         // SAFETY: DPDK wrote `got` (<= n) valid mbufs that we now own.
         unsafe { burst.assume_filled(usize::from(got)) };

@@ -157,14 +157,14 @@ impl<T: Send + Sync + 'static> Published<T> {
     #[inline]
     pub fn load<'a>(&'a self, guard: &'a Guard) -> &'a T {
         let shared = self.ptr.load(Ordering::Acquire, guard);
-        // SAFETY: the pointer is never null: it is set from an `Owned` in `new` and every
-        // `replace` stores another `Owned`. The object it points to is only destroyed (a) via
-        // `defer_destroy` after it has been unlinked by `replace`, which the collector runs
-        // only once every guard pinned before the unlink is dropped — `guard` is such a guard
-        // and the returned borrow cannot outlive it; or (b) in `Drop`, which needs `&mut self`
-        // and so cannot run while this `&'a self` borrow exists. No `&mut T` is ever handed
-        // out, so shared access is sound.
         #[allow(unsafe_code)]
+        // The pointer is never null: it is set from an `Owned` in `new` and every `replace`
+        // stores another `Owned`. The object it points to is only destroyed (a) after
+        // `replace` unlinked it, by the collector, which runs only once every guard pinned
+        // before the unlink is dropped — `guard` is such a guard and the returned borrow
+        // cannot outlive it; or (b) in `Drop`, which needs `&mut self` and so cannot run
+        // while this `&'a self` borrow exists. No `&mut T` is ever handed out.
+        // SAFETY: non-null, and alive for as long as both borrows (reasons just above).
         unsafe {
             shared.deref()
         }
@@ -178,24 +178,25 @@ impl<T: Send + Sync + 'static> Published<T> {
         let old = self.ptr.swap(Owned::new(value), Ordering::AcqRel, &guard);
         match &self.reclaim {
             None => {
-                // SAFETY: `old` came out of the swap, so it is no longer reachable through
-                // `self`: no reader that pins after this point can load it. Readers pinned
-                // earlier may still hold it; `defer_destroy` waits for all of them. `old` is
-                // never null (see `load`), and is unlinked exactly once because each swap
-                // returns a distinct pointer.
                 #[allow(unsafe_code)]
+                // `old` came out of the swap, so it is no longer reachable through `self`: no
+                // reader that pins after this point can load it. Readers pinned earlier may
+                // still hold it; `defer_destroy` waits for all of them. `old` is never null
+                // (see `load`), and each swap returns a distinct pointer.
+                // SAFETY: `old` is unlinked, non-null, and destroyed exactly once, late enough.
                 unsafe {
                     guard.defer_destroy(old);
                 }
             }
             Some(reclaim) => {
                 let reclaim = reclaim.clone();
-                // SAFETY: as above, `old` is unlinked exactly once and non-null; the closure
-                // runs only after every guard that could have loaded it is gone, so turning
-                // it into an `Owned` there gives the one and only owner. The closure
-                // captures the pointer (it does not dereference it before then) and an
-                // `Arc`, both fine to move to the collecting thread: `T: Send`.
                 #[allow(unsafe_code)]
+                // As above, `old` is unlinked exactly once and non-null; the closure runs
+                // only after every guard that could have loaded it is gone, so turning it
+                // into an `Owned` there gives the one and only owner. The closure captures
+                // the pointer (not dereferenced before then) and an `Arc`, both fine to move
+                // to the collecting thread: `T: Send`.
+                // SAFETY: the closure becomes the sole owner of `old`, after every reader.
                 unsafe {
                     guard.defer_unchecked(move || {
                         let boxed: Box<T> = old.into_owned().into_box();
@@ -221,10 +222,11 @@ impl<T: Send + Sync + 'static> Published<T> {
 
 impl<T: Send + Sync + 'static> Drop for Published<T> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self` proves that no `load` borrow is alive (they borrow `self`), and
-        // no other thread can reach `self.ptr` any more, so the current value is owned here
-        // alone; `unprotected` is sound without concurrent access. The pointer is non-null.
         #[allow(unsafe_code)]
+        // `&mut self` proves that no `load` borrow is alive (they borrow `self`), and no
+        // other thread can reach `self.ptr` any more, so the current value is owned here
+        // alone; `unprotected` is sound without concurrent access.
+        // SAFETY: exclusive access (reasons just above) and a non-null pointer.
         unsafe {
             let guard = crossbeam_epoch::unprotected();
             drop(self.ptr.load(Ordering::Relaxed, guard).into_owned());

@@ -180,19 +180,18 @@ impl GcmKey {
             #[cfg(target_arch = "x86_64")]
             Backend::VaesAvx2 => {
                 let cpu = VaesClmul::detect().ok_or(KeyError::Unavailable(backend))?;
-                // SAFETY: `Schedule::new` is compiled with aes, pclmulqdq and sse2; the
-                // `VaesClmul` token just obtained proves runtime detection found them (it
-                // implies every `AesClmul` feature).
                 #[allow(unsafe_code)]
+                // The `VaesClmul` token implies every `AesClmul` feature.
+                // SAFETY: `Schedule::new` needs aes, pclmulqdq, sse2: detection found them.
                 let s = unsafe { Schedule::new(key) };
                 Imp::Vaes(cpu, s)
             }
             #[cfg(target_arch = "x86_64")]
             Backend::AesniPclmul => {
                 let cpu = AesClmul::detect().ok_or(KeyError::Unavailable(backend))?;
+                #[allow(unsafe_code)]
                 // SAFETY: `Schedule::new` is compiled with aes, pclmulqdq and sse2; the
                 // `AesClmul` token just obtained proves runtime detection found them.
-                #[allow(unsafe_code)]
                 let s = unsafe { Schedule::new(key) };
                 Imp::Aesni(cpu, s)
             }
@@ -228,18 +227,18 @@ impl GcmKey {
         match &self.imp {
             #[cfg(target_arch = "x86_64")]
             Imp::Vaes(_cpu, s) => {
+                #[allow(unsafe_code)]
                 // SAFETY: `vaes::seal` is compiled with the features a `VaesClmul` token
                 // proves present; `_cpu` is such a token (see `crate::cpu`).
-                #[allow(unsafe_code)]
                 unsafe {
                     if self.rounds == 10 { vaes::seal::<10>(s, nonce, aad, buf) } else { vaes::seal::<14>(s, nonce, aad, buf) }
                 }
             }
             #[cfg(target_arch = "x86_64")]
             Imp::Aesni(_cpu, s) => {
+                #[allow(unsafe_code)]
                 // SAFETY: `aesni::seal` is compiled with the features an `AesClmul` token
                 // proves present; `_cpu` is such a token.
-                #[allow(unsafe_code)]
                 unsafe {
                     if self.rounds == 10 { aesni::seal::<10>(s, nonce, aad, buf) } else { aesni::seal::<14>(s, nonce, aad, buf) }
                 }
@@ -258,16 +257,16 @@ impl GcmKey {
         let computed = match &self.imp {
             #[cfg(target_arch = "x86_64")]
             Imp::Vaes(_cpu, s) => {
-                // SAFETY: as in `seal_in_place`: `_cpu` proves the features of `vaes::open`.
                 #[allow(unsafe_code)]
+                // SAFETY: as in `seal_in_place`: `_cpu` proves the features of `vaes::open`.
                 unsafe {
                     if self.rounds == 10 { vaes::open::<10>(s, nonce, aad, buf) } else { vaes::open::<14>(s, nonce, aad, buf) }
                 }
             }
             #[cfg(target_arch = "x86_64")]
             Imp::Aesni(_cpu, s) => {
-                // SAFETY: as in `seal_in_place`: `_cpu` proves the features of `aesni::open`.
                 #[allow(unsafe_code)]
+                // SAFETY: as in `seal_in_place`: `_cpu` proves the features of `aesni::open`.
                 unsafe {
                     if self.rounds == 10 { aesni::open::<10>(s, nonce, aad, buf) } else { aesni::open::<14>(s, nonce, aad, buf) }
                 }
@@ -282,16 +281,16 @@ impl GcmKey {
         match &self.imp {
             #[cfg(target_arch = "x86_64")]
             Imp::Vaes(_cpu, s) => {
-                // SAFETY: `_cpu` proves the features `vaes::ctr` is compiled with.
                 #[allow(unsafe_code)]
+                // SAFETY: `_cpu` proves the features `vaes::ctr` is compiled with.
                 unsafe {
                     if self.rounds == 10 { vaes::ctr::<10>(s, nonce, buf) } else { vaes::ctr::<14>(s, nonce, buf) }
                 }
             }
             #[cfg(target_arch = "x86_64")]
             Imp::Aesni(_cpu, s) => {
-                // SAFETY: `_cpu` proves the features `aesni::ctr` is compiled with.
                 #[allow(unsafe_code)]
+                // SAFETY: `_cpu` proves the features `aesni::ctr` is compiled with.
                 unsafe {
                     if self.rounds == 10 { aesni::ctr::<10>(s, nonce, buf) } else { aesni::ctr::<14>(s, nonce, buf) }
                 }
