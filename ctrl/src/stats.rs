@@ -57,6 +57,9 @@ pub struct WorkerJson {
     pub handed_off: u64,
     /// Packets it received from other workers' handoffs.
     pub handoff_received: u64,
+    /// SAs it owns (inbound SAs and tunnels' outbound SAs; gateway only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sas: Option<u32>,
 }
 
 /// One SA in the stats JSON.
@@ -194,6 +197,7 @@ impl Snapshot {
                     drops: w.counters.total_drops(),
                     handed_off: w.counters.events(Event::HandedOff),
                     handoff_received: w.counters.events(Event::HandoffReceived),
+                    sas: None,
                 })
                 .collect(),
             drops: c.iter_drops().map(|(r, n)| (r.name(), n)).collect(),

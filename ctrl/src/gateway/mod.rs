@@ -159,6 +159,7 @@ pub fn run(
     eal: &Eal,
     lcores: &[u32],
     signals: &Signals,
+    ctl: Option<&mut crate::ctl::server::CtlServer>,
 ) -> Result<(), Failure> {
     let workers = lcores.len() as u16;
     let ids = [
@@ -254,7 +255,7 @@ pub fn run(
                 }
             }
             let mut hooks = GatewayHooks { control: gw, ports, lcores, shared };
-            Ok(control_loop(args, started, signals, &mut hooks))
+            Ok(control_loop(args, started, signals, &mut hooks, ctl))
         })
     };
 
