@@ -121,7 +121,7 @@ pub struct RunArgs {
     pub replay_window: Option<u32>,
     /// How long an old inbound SA keeps decrypting after the rekey that replaced it
     /// completed [default: 2000].
-    #[arg(long = "rekey-overlap-ms", value_name = "MS",
+    #[arg(long = "rekey-overlap-ms", value_name = "MS", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub rekey_overlap_ms: Option<u64>,
     /// Rekey order: make-before-break (lossless) or outbound-first (the CSCty30063 order,

@@ -1,6 +1,6 @@
 //! Answers every mode can give from its statistics document: `show stats`, `show drops`,
 //! `show workers`. The gateway's own commands (SAs, invalid SPIs, clear, rekey, debug)
-//! are answered by its control core (`crate::core`).
+//! are answered by its control core (`crate::gateway::answers`).
 
 use dataplane::drops::DropReason;
 use serde::Serialize;

@@ -8,7 +8,7 @@
 //!
 //! Response: `{"ok": true, "data": {...}}` or `{"ok": false, "code": 2, "error": "one
 //! line"}`. `data` is what `qfp ctl --json` prints; its shape per command is in
-//! `docs/control-core.md`. `code` is the exit status the client should end with: 2 for a
+//! `docs/qfpctl.md`. `code` is the exit status the client should end with: 2 for a
 //! request that cannot be served as asked (unknown peer or SPI, a static tunnel asked to
 //! rekey), 1 for a failure of the gateway.
 

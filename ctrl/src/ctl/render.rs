@@ -161,9 +161,13 @@ fn stats(d: &Value) -> String {
             );
         }
     }
-    let flows = d["invalid_spi"].as_array().map_or(0, Vec::len);
+    let flows = d["invalid_spi"]["flows"].as_array().map_or(0, Vec::len);
     let _ = writeln!(o);
-    let _ = writeln!(o, "unknown-SPI flows: {flows} (show invalid-spi)");
+    let _ = writeln!(
+        o,
+        "unknown-SPI flows: {flows}, {} out of sync now (show invalid-spi)",
+        u(&d["core"], "out_of_sync_flows")
+    );
     if let Some(c) = d["control"].as_object() {
         let line: Vec<String> = c.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(o, "control core: {}", line.join(", "));
@@ -269,7 +273,7 @@ fn invalid_spi(d: &Value) -> String {
         "{:<16} {:<16} {:<24} {:<5} {:>10} {:>10} {:>9} {:>8} {:>8}  {}",
         "Source", "Destination", "SPI", "Encap", "First s", "Last s", "Intervals", "Reports", "Notified", "State"
     );
-    for f in d["invalid_spi"].as_array().into_iter().flatten() {
+    for f in d["flows"].as_array().into_iter().flatten() {
         let _ = writeln!(
             o,
             "{:<16} {:<16} {:<24} {:<5} {:>10} {:>10} {:>9} {:>8} {:>8}  {}",
@@ -317,7 +321,7 @@ mod tests {
             Request::ShowWorkers,
             Request::ShowInvalidSpi,
         ] {
-            let t = text(&r, &json!({"tunnels": [{}], "workers": [{}], "invalid_spi": [{}]}));
+            let t = text(&r, &json!({"tunnels": [{}], "workers": [{}], "flows": [{}]}));
             assert!(!t.is_empty());
         }
         assert_eq!(text(&Request::Rekey { peer: None }, &json!({"message": "done"})), "done\n");
