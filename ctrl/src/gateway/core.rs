@@ -221,6 +221,14 @@ impl ControlCore {
         &self.settings
     }
 
+    /// Changes `--rekey-every` while running (`None`: off).
+    pub fn set_rekey_every(&mut self, ms: Option<u64>) {
+        self.settings.rekey_every_ms = ms;
+        for t in &mut self.tunnels {
+            t.next_periodic = None;
+        }
+    }
+
     /// The control core's counters.
     pub fn counts(&self) -> &CoreCounts {
         &self.counts
