@@ -175,7 +175,10 @@ fn every_command_answers_through_the_control_socket() {
     let one = json(&ctl(&sock, &["--json", "show", "sa", "peer", "172.16.3.5"]));
     let t = &one["tunnels"].as_array().unwrap()[..];
     assert_eq!(t.len(), 1);
-    assert_eq!((t[0]["name"].as_str(), t[0]["rekeying"].as_str()), (Some("static-2"), Some("static")));
+    assert_eq!(
+        (t[0]["name"].as_str(), t[0]["rekeying"].as_str()),
+        (Some("static-2"), Some("static"))
+    );
     assert_eq!(t[0]["outbound_spi"], 0x1002);
     let b1 = json(&ctl(&sock, &["--json", "show", "sa", "peer", "branch-1"]));
     assert_eq!(b1["tunnels"][0]["rekeying"], "peer-channel");
@@ -183,25 +186,46 @@ fn every_command_answers_through_the_control_socket() {
 
     // show stats: the stats document, now; show workers; show invalid-spi.
     let st = json(&ctl(&sock, &["show", "stats", "--json"]));
-    for k in ["uptime_s", "ports", "workers", "drops", "tunnels", "inbound", "outbound", "core", "invalid_spi"] {
+    for k in [
+        "uptime_s",
+        "ports",
+        "workers",
+        "drops",
+        "tunnels",
+        "inbound",
+        "outbound",
+        "core",
+        "invalid_spi",
+    ] {
         assert!(!st[k].is_null(), "stats lack {k}: {st}");
     }
     assert_eq!(st["tunnels"][0]["peer_state"], "alive");
     assert_eq!(st["tunnels"][1]["peer_state"], "static");
     let text = ctl(&sock, &["show", "stats"]);
     text.assert_success();
-    assert!(text.stdout.contains("branch-1") && text.stdout.contains("unprotected"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("branch-1") && text.stdout.contains("unprotected"),
+        "{}",
+        text.stdout
+    );
     let w = json(&ctl(&sock, &["show", "workers", "--json"]));
     assert_eq!(w["workers"][0]["sas"], 4, "2 tunnels' outbound + 2 inbound SAs on the one worker");
     assert!(ctl(&sock, &["show", "workers"]).stdout.contains("Handed off"));
     let inv = json(&ctl(&sock, &["show", "invalid-spi", "--json"]));
-    assert_eq!((inv["recovery"].as_bool(), inv["out_of_sync_after"].as_u64()), (Some(true), Some(3)));
+    assert_eq!(
+        (inv["recovery"].as_bool(), inv["out_of_sync_after"].as_u64()),
+        (Some(true), Some(3))
+    );
     assert!(ctl(&sock, &["show", "invalid-spi"]).stdout.contains("%CRYPTO-4-RECVD_PKT_INV_SPI"));
 
     // The same through the qfpctl binary.
     let q = qfpctl(&sock, &["show", "sa", "peer", "branch-1"]);
     q.assert_success();
-    assert!(q.stdout.contains("tunnel: branch-1") && !q.stdout.contains("static-2"), "{}", q.stdout);
+    assert!(
+        q.stdout.contains("tunnel: branch-1") && !q.stdout.contains("static-2"),
+        "{}",
+        q.stdout
+    );
 
     // Bad commands and refused requests: one line, exit 2.
     for args in [

@@ -241,7 +241,8 @@ impl InvalidSpiTracker {
             Some(i) => i,
             None => {
                 if self.flows.len() >= MAX_FLOWS
-                    && let Some(old) = (0..self.flows.len()).min_by_key(|&i| self.flows[i].last_seen)
+                    && let Some(old) =
+                        (0..self.flows.len()).min_by_key(|&i| self.flows[i].last_seen)
                 {
                     self.flows.swap_remove(old);
                     self.counts.evicted += 1;

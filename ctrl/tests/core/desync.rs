@@ -43,7 +43,8 @@ fn a_forgotten_sa_is_repaired_by_invalid_spi_recovery() {
     assert_eq!(lines.len(), 1, "{:?}", a.log());
     let spi = format!("spi=0x{forgotten:08X}({forgotten})");
     assert!(
-        lines[0].contains(&spi) && lines[0].contains("destaddr=172.16.1.5, prot=50")
+        lines[0].contains(&spi)
+            && lines[0].contains("destaddr=172.16.1.5, prot=50")
             && lines[0].ends_with("srcaddr=172.16.2.5"),
         "{}",
         lines[0]
@@ -62,10 +63,7 @@ fn a_forgotten_sa_is_repaired_by_invalid_spi_recovery() {
     assert!(f.whole_from() < from + 5000, "every packet from then on arrived: {f:?}");
     // Lost at A as an unknown SPI until B heard of it, then at B without an outbound SA
     // until the new pair was up.
-    assert_eq!(
-        a.drops(DropReason::SaNotFoundV4) + b.drops(DropReason::OutSaNotFoundV4),
-        f.lost()
-    );
+    assert_eq!(a.drops(DropReason::SaNotFoundV4) + b.drops(DropReason::OutSaNotFoundV4), f.lost());
     assert_eq!(sim.flows[0].lost(), 0, "the other direction never noticed");
     let j = a.core.invalid_spi().json(sim.now);
     assert_eq!(j.flows.len(), 1);
@@ -135,9 +133,8 @@ fn forged_and_replayed_peer_messages_are_counted_and_change_nothing() {
     sim.run_until(500 * MS);
     sim.with(1, |core, gw, now| core.rekey(gw, now, None)).unwrap();
     sim.run_until(S);
-    let spis = |sim: &Sim| {
-        [0, 1].map(|i| (sim.nodes[i].outbound_spi(), sim.nodes[i].inbound_spis()))
-    };
+    let spis =
+        |sim: &Sim| [0, 1].map(|i| (sim.nodes[i].outbound_spi(), sim.nodes[i].inbound_spis()));
     // Let the rekey's overlap run out so the state is steady.
     sim.run_until(4 * S);
     let steady = spis(&sim);
@@ -163,5 +160,9 @@ fn forged_and_replayed_peer_messages_are_counted_and_change_nothing() {
     assert!(s.rx_accepted >= accepted);
     assert_eq!(spis(&sim), steady, "no SA changed");
     assert!(sim.flows.iter().all(|f| f.lost() == 0));
-    assert!(sim.nodes[0].log().iter().any(|l| l.contains("refused Forged")), "{:?}", sim.nodes[0].log());
+    assert!(
+        sim.nodes[0].log().iter().any(|l| l.contains("refused Forged")),
+        "{:?}",
+        sim.nodes[0].log()
+    );
 }

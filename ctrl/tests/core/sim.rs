@@ -92,8 +92,11 @@ pub fn config_text(i: usize, p: &Params) -> String {
         ((0x2001, KEY_BA, SALT_BA), (0x1001, KEY_AB, SALT_AB))
     };
     let psk = if p.psk { "psk = \"a shared secret of the pair\"" } else { "" };
-    let lifetime =
-        if p.lifetime.is_empty() { String::new() } else { format!("[tunnel.lifetime]\n{}\n", p.lifetime) };
+    let lifetime = if p.lifetime.is_empty() {
+        String::new()
+    } else {
+        format!("[tunnel.lifetime]\n{}\n", p.lifetime)
+    };
     format!(
         r#"
 [gateway]
@@ -278,7 +281,8 @@ pub fn is_control(frame: &[u8]) -> bool {
 }
 
 fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    let mut s: u32 =
+        b.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
     while s >> 16 != 0 {
         s = (s & 0xffff) + (s >> 16);
     }
