@@ -408,6 +408,27 @@ mod tests {
     }
 
     #[test]
+    fn esp_in_udp_is_logged_the_same_way() {
+        let mut t = InvalidSpiTracker::new(InvalidSpiSettings::default());
+        let mut r = rep(0x4242, 5 * S);
+        r.event.udp_encap = true;
+        r.event.src = "2001:db8::1".parse().unwrap();
+        r.event.dst = "2001:db8::2".parse().unwrap();
+        let seen = t.report(&r, Some("v6-natt"));
+        assert_eq!(
+            seen.log.as_deref(),
+            Some(
+                "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for \
+                 destaddr=2001:db8::2, prot=50, spi=0x00004242(16962), srcaddr=2001:db8::1"
+            )
+        );
+        let j = t.json(5 * S);
+        assert!(j.flows[0].udp_encap);
+        assert_eq!(j.flows[0].tunnel.as_deref(), Some("v6-natt"));
+        assert_eq!((j.flows[0].first_seen_s, j.flows[0].reports), (5.0, 1));
+    }
+
+    #[test]
     fn a_streak_of_n_intervals_is_out_of_sync_a_short_one_transient() {
         let mut t = InvalidSpiTracker::new(InvalidSpiSettings::default());
         // A rekey transient: two reports within one interval, then silence.
