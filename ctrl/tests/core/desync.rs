@@ -166,3 +166,33 @@ fn forged_and_replayed_peer_messages_are_counted_and_change_nothing() {
         sim.nodes[0].log()
     );
 }
+
+#[test]
+fn a_peer_that_stops_answering_is_dead_until_it_answers_and_then_rekeyed() {
+    let mut sim = Sim::new(Params { data_interval: MS, ..Params::default() });
+    sim.run_until(S);
+    sim.link_down = true;
+    let msg = sim.with(0, |core, gw, now| core.rekey(gw, now, Some("to-b"))).unwrap();
+    assert!(msg.contains("REKEY_INIT sent"), "{msg}");
+    // REKEY_INIT goes unanswered 6 times (200 ms doubling to 3.2 s): dead after ~9.4 s.
+    sim.run_until(11 * S);
+    assert!(!sim.nodes[0].core.peer_alive(0), "{:?}", sim.nodes[0].log());
+    assert!(sim.nodes[0].log().iter().any(|l| l.contains("does not answer")));
+    assert_eq!(sim.nodes[0].outbound_spi(), Some(STATIC_OUT[0]), "the old SA stays meanwhile");
+    let msg = sim.with(0, |core, gw, now| core.rekey(gw, now, None)).unwrap();
+    assert!(msg.contains("the peer does not answer"), "{msg}");
+    sim.link_down = false;
+    let back = [sim.flows[0].sent, sim.flows[1].sent];
+    sim.run_until(20 * S);
+    sim.drain();
+    sim.report("outage");
+    for i in 0..2 {
+        let n = &sim.nodes[i];
+        assert!(n.core.peer_alive(0), "node {i}: {:?}", n.log());
+        let out = n.outbound_spi().unwrap();
+        assert_ne!(out, STATIC_OUT[i], "node {i}: rekeyed once the peer answered");
+        assert_eq!(sim.nodes[1 - i].inbound_spis().last(), Some(&out));
+        assert!(sim.flows[i].whole_from() <= back[i] + 10, "flow {i}: {:?}", sim.flows[i]);
+    }
+    assert!(sim.nodes[0].log().iter().any(|l| l.contains("answers again")));
+}

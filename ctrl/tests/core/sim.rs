@@ -266,6 +266,8 @@ pub struct Sim {
     /// 0: A to B, 1: B to A.
     pub flows: [Flow; 2],
     pub sending: bool,
+    /// The wire is cut: everything put on it is lost (data included).
+    pub link_down: bool,
     /// Every peer-channel datagram put on the wire (frames), for replays.
     pub control_frames: Vec<(usize, Vec<u8>)>,
     pub params: Params,
@@ -318,6 +320,7 @@ impl Sim {
             nodes,
             flows: [Flow::default(), Flow::default()],
             sending: true,
+            link_down: false,
             control_frames: Vec::new(),
             wire: BinaryHeap::new(),
             order: 0,
@@ -367,6 +370,9 @@ impl Sim {
             for i in 0..2 {
                 for frame in self.nodes[i].wan.take_all_sent() {
                     let l = self.params.link;
+                    if self.link_down {
+                        continue;
+                    }
                     if is_control(&frame) {
                         self.control_frames.push((1 - i, frame.clone()));
                         if self.rng.random_bool(l.loss) {
