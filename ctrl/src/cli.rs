@@ -155,7 +155,6 @@ impl RunArgs {
                 self.invalid_spi_recovery.is_some(),
                 "--invalid-spi-recovery",
             ),
-            (self.prometheus.is_some(), "--prometheus"),
         ]
         .into_iter()
         .find_map(|(given, name)| given.then_some(name))
@@ -357,7 +356,6 @@ mod tests {
             (&["--rekey-order", "outbound-first"], "--rekey-order"),
             (&["--rekey-every", "100"], "--rekey-every"),
             (&["--invalid-spi-recovery", "on"], "--invalid-spi-recovery"),
-            (&["--prometheus", "127.0.0.1:9100"], "--prometheus"),
         ] {
             assert_eq!(run(args).unwrap().not_yet(), Some(flag));
         }

@@ -112,6 +112,7 @@ pub fn control_loop(
         }
         if now >= next {
             let snap = hooks.snapshot(started.elapsed().as_secs_f64(), false);
+            crate::export::publish(&snap);
             if let Some(path) = &args.stats_json
                 && let Err(e) = stats::write_json(path, &snap)
                 && !json_failed

@@ -176,6 +176,7 @@ pub(crate) fn finish(
     scoped: dpdk_sys::Result<Result<StopReason, Failure>>,
     close_errors: Vec<String>,
 ) -> Result<(), Failure> {
+    crate::export::publish(final_snap);
     if let Some(path) = &args.stats_json {
         stats::write_json(path, final_snap)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -250,6 +251,11 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         eprintln!("qfp: {note}");
     }
     let signals = Signals::install()?;
+    // Bound before the EAL starts: a busy address is a usage error with nothing started.
+    if let Some(addr) = args.prometheus {
+        let server = crate::export::prometheus::start(addr).map_err(usage)?;
+        eprintln!("qfp: Prometheus metrics on http://{}/metrics", server.addr);
+    }
 
     let mut runtime_dir = RemoveDirOnDrop(None);
     let eal = Eal::init(&plan.args).map_err(|e| match e.errno() {
@@ -261,6 +267,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if plan.chose_prefix {
         runtime_dir.0 = Some(eal.runtime_dir());
     }
+    crate::export::telemetry::register()?;
     let lcores = worker_lcores(&eal, &plan, args)?;
     match &config {
         Some(cfg) => crate::gateway::run(args, cfg, &eal, &lcores, &signals),
