@@ -27,6 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the forwarding processor on DPDK ports (EAL arguments after `--`).
+    #[command(long_about = crate::help::RUN_DESCRIPTION, after_long_help = crate::help::RUN_AFTER)]
     Run(RunArgs),
     /// Query and steer a running `qfp run` through its control socket (not implemented yet).
     Ctl(PassArgs),
@@ -369,6 +370,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn run_long_help_is_a_man_page_and_short_help_stays_short() {
+        let Parsed::Exit(long, 0) = parse(["qfp", "run", "--help"]) else { panic!("--help") };
+        let mut at = 0;
+        for section in ["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES"] {
+            let found = long[at..].find(&format!("\n{section}")).map(|i| i + at);
+            at = found.unwrap_or_else(|| panic!("{section} missing or out of order:\n{long}"));
+        }
+        let Parsed::Exit(short, 0) = parse(["qfp", "run", "-h"]) else { panic!("-h") };
+        assert!(!short.contains("EXIT STATUS") && short.contains("--stats-json"), "{short}");
+        assert!(short.lines().count() * 2 < long.lines().count(), "{short}");
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn port_stats(ports: &[&Port<'_>], roles: Option<[&'static str; 2]>) -> Vec<
                 rx: s.rx_packets,
                 tx: s.tx_packets,
                 missed: s.rx_missed,
+                rx_nombuf: s.rx_nombuf,
                 role: roles.map(|r| r[i.min(1)]),
                 mac: p.mac().ok().map(stats::mac_str),
             }
@@ -139,7 +140,10 @@ pub fn summary(s: &Snapshot, why: &str) {
     let ports: Vec<String> = s
         .ports
         .iter()
-        .map(|p| format!("port {} rx {} tx {} missed {}", p.port, p.rx, p.tx, p.missed))
+        .map(|p| {
+            let nombuf = if p.rx_nombuf > 0 { format!(" no-mbuf {}", p.rx_nombuf) } else { String::new() };
+            format!("port {} rx {} tx {} missed {}{nombuf}", p.port, p.rx, p.tx, p.missed)
+        })
         .collect();
     let drops: Vec<String> =
         s.drops.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();

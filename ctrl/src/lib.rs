@@ -12,6 +12,7 @@ pub mod eal_args;
 pub mod export;
 pub mod forward;
 pub mod gateway;
+pub mod help;
 pub mod load;
 pub mod mbuf;
 pub mod peer;

@@ -60,6 +60,12 @@ pub const COUNTERS: &[&str] = &[
 /// Numeric fields that identify an object rather than measure it: labels.
 const ID_KEYS: &[&str] = &["port", "lcore", "spi", "owner", "id", "worker", "index"];
 
+/// String fields that say what an object is doing now rather than which it is (an SA's
+/// `state`, a peer's): labels of the object's `_info` sample only, so that its counters
+/// keep one series when the state changes (a counter that changes series resets
+/// `rate()`).
+const STATE_KEYS: &[&str] = &["state"];
+
 /// Prometheus metric type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -173,11 +179,12 @@ fn family(prefix: &str, field: &str) -> (String, Kind) {
     }
 }
 
-/// The labels that identify one object of an array: its strings and its id numbers.
+/// The labels that identify one object of an array: its strings (but its state) and its
+/// id numbers.
 fn object_labels(o: &Map<String, Value>) -> Labels {
     o.iter()
         .filter_map(|(k, v)| match v {
-            Value::String(s) => Some((k.clone(), s.clone())),
+            Value::String(s) if !STATE_KEYS.contains(&k.as_str()) => Some((k.clone(), s.clone())),
             Value::Number(n) if ID_KEYS.contains(&k.as_str()) => Some((k.clone(), n.to_string())),
             _ => None,
         })
@@ -232,7 +239,13 @@ fn array_object(f: &mut Families, one: &str, path: &str, o: &Map<String, Value>,
         // A parent's labels get its name: `name` of a tunnel is `tunnel` on its SAs.
         labels.push((k, v));
     }
-    f.add(&format!("{one}_info"), Kind::Gauge, &format!("qfp statistics: {path}[] (labels only)"), labels.clone(), "1".into());
+    let mut info = labels.clone();
+    for k in STATE_KEYS {
+        if let Some(Value::String(s)) = o.get(*k) {
+            info.push(((*k).to_owned(), s.clone()));
+        }
+    }
+    f.add(&format!("{one}_info"), Kind::Gauge, &format!("qfp statistics: {path}[] (labels only)"), info, "1".into());
     let child_labels: Labels = labels
         .iter()
         .map(|(k, v)| (if k == "name" { what.to_owned() } else { format!("{what}_{k}") }, v.clone()))
@@ -413,7 +426,11 @@ mod tests {
         // A section this code has never heard of.
         let peer = lines(&t, "qfp_peer_hellos_missed{");
         assert_eq!(peer.len(), 1, "{t}");
-        assert!(peer[0].contains("state=\"up\\ndown\""), "{peer:?}");
+        assert!(!peer[0].contains("state="), "a state is no label of a measure: {peer:?}");
+        let info = lines(&t, "qfp_peer_info{");
+        assert!(info[0].contains("state=\"up\\ndown\"") && info[0].contains("name=\"b1\""), "{info:?}");
+        assert!(lines(&t, "qfp_sa_info{")[0].contains("state=\"active\""), "{t}");
+        assert!(!sa[0].contains("state="), "{sa:?}");
         // Each family's HELP and TYPE once, before its samples.
         let types = lines(&t, "# TYPE ");
         let distinct: std::collections::HashSet<_> = types.iter().collect();
