@@ -25,6 +25,12 @@ use crate::ffi;
 pub const MAX_ENTRIES: usize = ffi::RTE_TEL_MAX_DICT_ENTRIES as usize;
 /// Longest key or string value, NUL excluded (`RTE_TEL_MAX_STRING_LEN - 1`).
 pub const MAX_STRING: usize = ffi::RTE_TEL_MAX_STRING_LEN as usize - 1;
+/// Longest command, NUL excluded: DPDK refuses 56 bytes and more (`MAX_CMD_LEN` of
+/// `lib/telemetry/telemetry.c`, not in its headers).
+pub const MAX_COMMAND: usize = 55;
+/// Longest help text, NUL excluded (`MAX_HELP_LEN` 64, likewise private); a longer one
+/// is cut here rather than refused there.
+pub const MAX_HELP: usize = 63;
 
 /// One value of a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,12 +65,12 @@ pub fn sanitize_key(key: &str) -> String {
 
 fn valid_command(cmd: &str) -> bool {
     cmd.starts_with('/')
-        && cmd.len() <= MAX_STRING
+        && cmd.len() <= MAX_COMMAND
         && cmd.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'/')
 }
 
-/// Makes `cmd` (e.g. `/qfp/drops`: `/`, letters, digits, `_`) answer with `handler`'s
-/// dictionary. Registering the same command again replaces its handler. May be called
+/// Makes `cmd` (e.g. `/qfp/drops`: `/`, letters, digits, `_`; at most [`MAX_COMMAND`]
+/// bytes) answer with `handler`'s dictionary; `help` is cut at [`MAX_HELP`] bytes. Registering the same command again replaces its handler. May be called
 /// before or after the EAL starts.
 pub fn register(
     cmd: &str,
@@ -73,7 +79,8 @@ pub fn register(
 ) -> Result<()> {
     if !valid_command(cmd) {
         return Err(Error::InvalidArgument(format!(
-            "telemetry command {cmd:?}: must start with '/' and hold only letters, digits, '_' and '/'"
+            "telemetry command {cmd:?}: must start with '/', hold only letters, digits, '_' and '/', \
+             and be at most {MAX_COMMAND} bytes"
         )));
     }
     let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
@@ -84,11 +91,7 @@ pub fn register(
     }
     // DPDK keeps the two pointers for the life of the process: leak them, once per command.
     let c_cmd: &'static CStr = Box::leak(CString::new(cmd).expect("checked above").into_boxed_c_str());
-    let help: String = help.chars().filter(|&c| c != '\0').collect();
-    let mut help = help.into_bytes();
-    help.truncate(MAX_STRING);
-    let c_help: &'static CStr =
-        Box::leak(CString::new(help).expect("NULs removed").into_boxed_c_str());
+    let c_help: &'static CStr = Box::leak(c_text(help, MAX_HELP).into_boxed_c_str());
     // SAFETY: both strings are NUL-terminated and live forever (leaked above); the callback
     // is an `extern "C"` function with the signature of `telemetry_cb`.
     let ret = unsafe { ffi::rte_telemetry_register_cmd(c_cmd.as_ptr(), Some(trampoline), c_help.as_ptr()) };
@@ -106,14 +109,14 @@ pub fn call(cmd: &str, params: Option<&str>) -> Option<Reply> {
     Some(h(params))
 }
 
-/// Copies `s` into a C string, without NULs and cut at [`MAX_STRING`] bytes (on a char
-/// boundary).
-fn c_text(s: &str) -> CString {
-    let mut end = s.len().min(MAX_STRING);
+/// Copies `s` into a C string, without NULs and cut at `max` bytes (on a char boundary).
+fn c_text(s: &str, max: usize) -> CString {
+    let s = s.replace('\0', "");
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    CString::new(s[..end].replace('\0', "")).expect("NULs removed")
+    CString::new(&s[..end]).expect("NULs removed")
 }
 
 /// The C callback for every command registered here.
@@ -141,12 +144,12 @@ extern "C" fn trampoline(cmd: *const c_char, params: *const c_char, d: *mut ffi:
     let total = reply.len();
     for (i, (key, value)) in reply.into_iter().enumerate() {
         if i + 1 == MAX_ENTRIES && total > MAX_ENTRIES {
-            let k = c_text("truncated");
+            let k = c_text("truncated", MAX_STRING);
             // SAFETY: as above; `k` is NUL-terminated and outlives the call (DPDK copies).
             unsafe { ffi::rte_tel_data_add_dict_u64(d, k.as_ptr(), 1) };
             break;
         }
-        let k = c_text(&sanitize_key(&key));
+        let k = c_text(&sanitize_key(&key), MAX_STRING);
         // SAFETY: `d` is a started dictionary with room left (at most MAX_ENTRIES entries
         // are added); keys and values are NUL-terminated and copied by DPDK.
         unsafe {
@@ -154,7 +157,7 @@ extern "C" fn trampoline(cmd: *const c_char, params: *const c_char, d: *mut ffi:
                 Value::U64(v) => ffi::rte_tel_data_add_dict_u64(d, k.as_ptr(), v),
                 Value::Int(v) => ffi::rte_tel_data_add_dict_int(d, k.as_ptr(), v),
                 Value::Str(s) => {
-                    let v = c_text(&s);
+                    let v = c_text(&s, MAX_STRING);
                     ffi::rte_tel_data_add_dict_string(d, k.as_ptr(), v.as_ptr())
                 }
             }
@@ -175,7 +178,11 @@ mod tests {
         assert!(valid_command("/qfp/drops"));
         assert!(!valid_command("qfp/drops"));
         assert!(!valid_command("/qfp/in-valid"));
-        assert_eq!(c_text(&"é".repeat(100)).as_bytes().len(), 126);
+        assert!(valid_command(&format!("/{}", "x".repeat(54))));
+        assert!(!valid_command(&format!("/{}", "x".repeat(55))), "DPDK refuses 56 bytes");
+        assert_eq!(c_text(&"é".repeat(100), MAX_STRING).as_bytes().len(), 126);
+        assert_eq!(c_text(&"é".repeat(100), MAX_HELP).as_bytes().len(), 62);
+        assert_eq!(c_text("a\0b", MAX_HELP).as_bytes(), b"ab");
     }
 
     #[test]
@@ -188,5 +195,7 @@ mod tests {
         assert_eq!(call("/qfp_test/echo", None), Some(vec![("n".into(), Value::U64(1))]));
         assert!(call("/qfp_test/none", None).is_none());
         assert!(register("bad", "", |_| vec![]).is_err());
+        // A help text longer than DPDK takes is cut, not refused.
+        register("/qfp_test/long", &"h".repeat(200), |_| vec![]).unwrap();
     }
 }
