@@ -90,11 +90,14 @@ pub fn register(
         return Ok(());
     }
     // DPDK keeps the two pointers for the life of the process: leak them, once per command.
-    let c_cmd: &'static CStr = Box::leak(CString::new(cmd).expect("checked above").into_boxed_c_str());
+    let c_cmd: &'static CStr =
+        Box::leak(CString::new(cmd).expect("checked above").into_boxed_c_str());
     let c_help: &'static CStr = Box::leak(c_text(help, MAX_HELP).into_boxed_c_str());
     // SAFETY: both strings are NUL-terminated and live forever (leaked above); the callback
     // is an `extern "C"` function with the signature of `telemetry_cb`.
-    let ret = unsafe { ffi::rte_telemetry_register_cmd(c_cmd.as_ptr(), Some(trampoline), c_help.as_ptr()) };
+    let ret = unsafe {
+        ffi::rte_telemetry_register_cmd(c_cmd.as_ptr(), Some(trampoline), c_help.as_ptr())
+    };
     if ret < 0 {
         reg.remove(cmd);
         return Err(Error::from_errno(format!("rte_telemetry_register_cmd({cmd})"), ret));
@@ -120,7 +123,11 @@ fn c_text(s: &str, max: usize) -> CString {
 }
 
 /// The C callback for every command registered here.
-extern "C" fn trampoline(cmd: *const c_char, params: *const c_char, d: *mut ffi::rte_tel_data) -> c_int {
+extern "C" fn trampoline(
+    cmd: *const c_char,
+    params: *const c_char,
+    d: *mut ffi::rte_tel_data,
+) -> c_int {
     if cmd.is_null() || d.is_null() {
         return -1;
     }
@@ -188,9 +195,14 @@ mod tests {
     #[test]
     fn registered_handlers_answer_without_dpdk() {
         // Before the EAL: DPDK's registration works on its own table.
-        register("/qfp_test/echo", "echo", |p| vec![("p".into(), Value::Str(p.unwrap_or("").into()))])
-            .unwrap();
-        assert_eq!(call("/qfp_test/echo", Some("x")), Some(vec![("p".into(), Value::Str("x".into()))]));
+        register("/qfp_test/echo", "echo", |p| {
+            vec![("p".into(), Value::Str(p.unwrap_or("").into()))]
+        })
+        .unwrap();
+        assert_eq!(
+            call("/qfp_test/echo", Some("x")),
+            Some(vec![("p".into(), Value::Str("x".into()))])
+        );
         register("/qfp_test/echo", "again", |_| vec![("n".into(), Value::U64(1))]).unwrap();
         assert_eq!(call("/qfp_test/echo", None), Some(vec![("n".into(), Value::U64(1))]));
         assert!(call("/qfp_test/none", None).is_none());

@@ -141,7 +141,8 @@ pub fn summary(s: &Snapshot, why: &str) {
         .ports
         .iter()
         .map(|p| {
-            let nombuf = if p.rx_nombuf > 0 { format!(" no-mbuf {}", p.rx_nombuf) } else { String::new() };
+            let nombuf =
+                if p.rx_nombuf > 0 { format!(" no-mbuf {}", p.rx_nombuf) } else { String::new() };
             format!("port {} rx {} tx {} missed {}{nombuf}", p.port, p.rx, p.tx, p.missed)
         })
         .collect();

@@ -461,7 +461,9 @@ mod tests {
             other => panic!("{other:?}"),
         };
         match pool_size(&args("1023"), 2000, 5000) {
-            Err(Failure::Usage(m)) => assert!(m.contains("--mbufs 1023") && m.contains("2000"), "{m}"),
+            Err(Failure::Usage(m)) => {
+                assert!(m.contains("--mbufs 1023") && m.contains("2000"), "{m}")
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(pool_size(&args("4095"), 2000, 5000).unwrap(), 4095);

@@ -305,7 +305,10 @@ mod tests {
     fn json_has_the_contract_fields() {
         let v: serde_json::Value = serde_json::to_value(snap(2.00049, 300, 298, 2)).unwrap();
         assert_eq!(v["uptime_s"], 2.0);
-        assert_eq!(v["ports"][0], serde_json::json!({"port": 0, "rx": 300, "tx": 0, "missed": 0, "rx_nombuf": 0}));
+        assert_eq!(
+            v["ports"][0],
+            serde_json::json!({"port": 0, "rx": 300, "tx": 0, "missed": 0, "rx_nombuf": 0})
+        );
         assert_eq!(v["workers"][0]["lcore"], 1);
         assert_eq!(
             (v["workers"][0]["rx"].as_u64(), v["workers"][0]["tx"].as_u64()),

@@ -39,7 +39,6 @@ fn later_stage_flags_say_not_implemented_yet() {
         (&["--rekey-every", "100"][..], "--rekey-every"),
         (&["--ctrl-socket", "/tmp/qfp.sock"], "--ctrl-socket"),
         (&["--invalid-spi-recovery", "on"], "--invalid-spi-recovery"),
-        (&["--prometheus", "127.0.0.1:9100"], "--prometheus"),
     ] {
         let line = refused(args, flag);
         assert!(line.contains("not implemented yet"), "{line}");

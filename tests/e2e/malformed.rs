@@ -50,7 +50,8 @@ fn malformed_traffic_table_every_frame_accounted() {
     assert!(s.is_final);
 
     let cases = expect["cases"].as_array().unwrap();
-    let (lan, wan) = (expect["lan_frames"].as_u64().unwrap(), expect["wan_frames"].as_u64().unwrap());
+    let (lan, wan) =
+        (expect["lan_frames"].as_u64().unwrap(), expect["wan_frames"].as_u64().unwrap());
     assert_eq!(cases.len() as u64, lan + wan);
     assert_eq!((s.port(0).rx, s.port(1).rx), (lan, wan), "every frame was received");
 
@@ -73,8 +74,11 @@ fn malformed_traffic_table_every_frame_accounted() {
         reason => *s.drops.get(reason).unwrap_or_else(|| panic!("{reason}: no such drop reason")),
     };
 
-    println!("\nmalformed-traffic table ({} cases: {lan} on the protected port, {wan} on the unprotected port)", cases.len());
-    println!("{:<4} {:<4} {:<70} {}", "#", "port", "case", "must be");
+    println!(
+        "\nmalformed-traffic table ({} cases: {lan} on the protected port, {wan} on the unprotected port)",
+        cases.len()
+    );
+    println!("{:<4} {:<4} {:<70} must be", "#", "port", "case");
     for (i, c) in cases.iter().enumerate() {
         println!(
             "{:<4} {:<4} {:<70} {}",
@@ -106,10 +110,15 @@ fn malformed_traffic_table_every_frame_accounted() {
 
     // Total in = forwarded + counted drops + consumed, nothing else lost.
     let consumed = s.event("natt_keepalive") + s.event("punted");
-    assert_eq!(lan + wan, forwarded + s.total_drops() + consumed, "frames in = out + drops + consumed");
+    assert_eq!(
+        lan + wan,
+        forwarded + s.total_drops() + consumed,
+        "frames in = out + drops + consumed"
+    );
     assert_eq!(s.in_flight(), 0);
     // Each unknown SPI is either reported to the control core or suppressed by the rate limit.
-    let unknown = s.drops["IN_US_V4_PKT_SA_NOT_FOUND_SPI"] + s.drops["IN_US_V6_PKT_SA_NOT_FOUND_SPI"];
+    let unknown =
+        s.drops["IN_US_V4_PKT_SA_NOT_FOUND_SPI"] + s.drops["IN_US_V6_PKT_SA_NOT_FOUND_SPI"];
     assert_eq!(s.event("invalid_spi_punted") + s.event("invalid_spi_suppressed"), unknown);
     assert!(s.event("invalid_spi_suppressed") > 0, "a flood of unknown SPIs is rate-limited");
 
@@ -117,5 +126,8 @@ fn malformed_traffic_table_every_frame_accounted() {
     let (mp, mu) = (s.port(0).mac.clone().unwrap(), s.port(1).mac.clone().unwrap());
     let report = run_peer("verify", &gw.spec(Some((&mp, &mu))), dir.path(), &[]);
     assert_eq!(report["error_count"], 0, "scapy found problems: {report}");
-    println!("\n{} cases tried: every one counted under its outcome; {forwarded} forwarded and verified by scapy", cases.len());
+    println!(
+        "\n{} cases tried: every one counted under its outcome; {forwarded} forwarded and verified by scapy",
+        cases.len()
+    );
 }

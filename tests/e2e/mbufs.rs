@@ -156,5 +156,9 @@ fn mbuf_pool_exhaustion_is_counted_and_the_gateway_recovers() {
         s.inbound.decrypted
     );
     // After the load: everything forwarded again.
-    assert_eq!(after_sa["packets"].as_u64(), Some(u64::from(AFTER)), "after the load, nothing lost");
+    assert_eq!(
+        after_sa["packets"].as_u64(),
+        Some(u64::from(AFTER)),
+        "after the load, nothing lost"
+    );
 }

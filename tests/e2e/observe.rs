@@ -34,7 +34,8 @@ fn http_get(port: u16, path: &str) -> (u16, Vec<(String, String)>, String) {
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("reading the HTTP response");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no header end: {raw:?}"));
+    let (head, body) =
+        raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no header end: {raw:?}"));
     let mut lines = head.split("\r\n");
     let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
     let headers = lines
@@ -123,7 +124,9 @@ fn prometheus_matches(e: &Exposition, doc: &Value) {
 
 /// A telemetry key as qfp writes it (DPDK allows letters, digits, `_` and `/`).
 fn key(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '/' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '/' { c } else { '_' })
+        .collect()
 }
 
 /// `/qfp/drops`, `/qfp/sa`, `/qfp/workers`, `/qfp/stats` agree with the stats JSON.
@@ -162,7 +165,10 @@ fn telemetry_matches(t: &mut Telemetry, doc: &Value) {
         // One tunnel by name: only its keys.
         let one = t.query(&format!("/qfp/sa,{name}"));
         let keys: Vec<&String> = one.as_object().unwrap().keys().collect();
-        assert!(!keys.is_empty() && keys.iter().all(|k| k.starts_with(&format!("{}/", key(name)))), "{keys:?}");
+        assert!(
+            !keys.is_empty() && keys.iter().all(|k| k.starts_with(&format!("{}/", key(name)))),
+            "{keys:?}"
+        );
     }
     assert_eq!(seen, 6);
     let spi = doc["tunnels"][1]["sa"][1]["spi"].as_u64().unwrap();
@@ -235,7 +241,8 @@ fn prometheus_and_telemetry_agree_with_the_stats_json_during_a_run() {
     .spawn();
 
     // The traffic is over when every frame was received and nothing is in flight.
-    let (lan, wan) = (expect["lan_frames"].as_u64().unwrap(), expect["wan_frames"].as_u64().unwrap());
+    let (lan, wan) =
+        (expect["lan_frames"].as_u64().unwrap(), expect["wan_frames"].as_u64().unwrap());
     let t0 = Instant::now();
     loop {
         if stats.exists() {
@@ -254,7 +261,8 @@ fn prometheus_and_telemetry_agree_with_the_stats_json_during_a_run() {
     assert_eq!(status, 200, "{body}");
     let ctype = headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.as_str());
     assert_eq!(ctype, Some("text/plain; version=0.0.4; charset=utf-8"));
-    let scrape = prom::parse(&body).unwrap_or_else(|e| panic!("not the exposition format: {e}\n{body}"));
+    let scrape =
+        prom::parse(&body).unwrap_or_else(|e| panic!("not the exposition format: {e}\n{body}"));
     let mut tel = Telemetry::connect_within(&eal.runtime_dirs(), Duration::from_secs(10));
     assert_eq!(tel.hello["pid"], running.pid(), "{}", tel.hello);
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
@@ -271,7 +279,11 @@ fn prometheus_and_telemetry_agree_with_the_stats_json_during_a_run() {
     running.signal(rustix::process::Signal::INT);
     let out = running.wait();
     out.assert_success();
-    assert!(out.qfp_lines().iter().any(|l| l.contains("Prometheus metrics on http://")), "{}", out.stderr);
+    assert!(
+        out.qfp_lines().iter().any(|l| l.contains("Prometheus metrics on http://")),
+        "{}",
+        out.stderr
+    );
     let last: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
     assert_eq!(last["final"], true);
     assert_eq!(last["drops"], doc["drops"], "nothing moved after the traffic");

@@ -75,7 +75,11 @@ fn parse_value(s: &str) -> Option<f64> {
         "NaN" => Some(f64::NAN),
         "+Inf" => Some(f64::INFINITY),
         "-Inf" => Some(f64::NEG_INFINITY),
-        _ if s.is_empty() || s.contains(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E') => None,
+        _ if s.is_empty()
+            || s.contains(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E') =>
+        {
+            None
+        }
         _ => s.parse().ok(),
     }
 }
@@ -194,10 +198,7 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
         };
         let rest = rest.strip_prefix(' ').ok_or_else(|| err("no space before the value".into()))?;
         let mut parts = rest.split(' ');
-        let value = parts
-            .next()
-            .and_then(parse_value)
-            .ok_or_else(|| err("bad value".into()))?;
+        let value = parts.next().and_then(parse_value).ok_or_else(|| err("bad value".into()))?;
         if let Some(ts) = parts.next()
             && ts.parse::<i64>().is_err()
         {
@@ -255,22 +256,22 @@ mod tests {
     #[test]
     fn rejects_what_the_format_forbids() {
         for bad in [
-            "a 1",                                          // no final line feed
-            "1a 1\n",                                       // metric name
-            "a{__x=\"1\"} 1\n",                             // reserved label
-            "a{x=1} 1\n",                                   // unquoted
-            "a{x=\"\\t\"} 1\n",                             // bad escape
-            "a{x=\"1\",x=\"2\"} 1\n",                       // label twice
-            "a one\n",                                      // value
-            "a 1 2 3\n",                                    // trailing
-            "a  1\n",                                       // two spaces
-            "a 1\nb 1\na 2\n",                              // not contiguous
-            "a 1\na 1\n",                                   // same series
-            "# TYPE a counter\n# TYPE a counter\na 1\n",    // second TYPE
-            "a 1\n# TYPE a counter\n",                      // TYPE after samples
-            "# TYPE a counter\na -1\n",                     // negative counter
-            "# TYPE a thing\na 1\n",                        // unknown type
-            "# HELP a x\n# HELP a y\na 1\n",               // second HELP
+            "a 1",                                       // no final line feed
+            "1a 1\n",                                    // metric name
+            "a{__x=\"1\"} 1\n",                          // reserved label
+            "a{x=1} 1\n",                                // unquoted
+            "a{x=\"\\t\"} 1\n",                          // bad escape
+            "a{x=\"1\",x=\"2\"} 1\n",                    // label twice
+            "a one\n",                                   // value
+            "a 1 2 3\n",                                 // trailing
+            "a  1\n",                                    // two spaces
+            "a 1\nb 1\na 2\n",                           // not contiguous
+            "a 1\na 1\n",                                // same series
+            "# TYPE a counter\n# TYPE a counter\na 1\n", // second TYPE
+            "a 1\n# TYPE a counter\n",                   // TYPE after samples
+            "# TYPE a counter\na -1\n",                  // negative counter
+            "# TYPE a thing\na 1\n",                     // unknown type
+            "# HELP a x\n# HELP a y\na 1\n",             // second HELP
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }

@@ -75,11 +75,14 @@ enum Kind {
 
 type Labels = Vec<(String, String)>;
 
+/// One family: its type, its HELP text and its samples (labels, value).
+type Family = (Kind, String, Vec<(Labels, String)>);
+
 /// Metric families in first-seen order, each with its samples.
 #[derive(Default)]
 struct Families {
     order: Vec<String>,
-    map: HashMap<String, (Kind, String, Vec<(Labels, String)>)>,
+    map: HashMap<String, Family>,
 }
 
 impl Families {
@@ -123,8 +126,10 @@ impl Families {
 
 /// A valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`, anything else becomes `_`.
 fn metric_name(s: &str) -> String {
-    let mut n: String =
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == ':' { c } else { '_' }).collect();
+    let mut n: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == ':' { c } else { '_' })
+        .collect();
     if n.starts_with(|c: char| c.is_ascii_digit()) {
         n.insert(0, '_');
     }
@@ -201,7 +206,13 @@ fn walk(f: &mut Families, prefix: &str, path: &str, field: &str, v: &Value, labe
             } else {
                 (prefix.to_owned(), Kind::Gauge)
             };
-            f.add(&name, kind, &format!("qfp statistics: {path}"), labels.clone(), number(v).unwrap_or_default());
+            f.add(
+                &name,
+                kind,
+                &format!("qfp statistics: {path}"),
+                labels.clone(),
+                number(v).unwrap_or_default(),
+            );
         }
         Value::Object(o) => {
             for (k, x) in o {
@@ -224,7 +235,13 @@ fn walk(f: &mut Families, prefix: &str, path: &str, field: &str, v: &Value, labe
         Value::String(s) => {
             let mut l = labels.clone();
             l.push(("value".into(), s.clone()));
-            f.add(&format!("{prefix}_info"), Kind::Gauge, &format!("qfp statistics: {path}"), l, "1".into());
+            f.add(
+                &format!("{prefix}_info"),
+                Kind::Gauge,
+                &format!("qfp statistics: {path}"),
+                l,
+                "1".into(),
+            );
         }
         Value::Null => {}
     }
@@ -245,10 +262,18 @@ fn array_object(f: &mut Families, one: &str, path: &str, o: &Map<String, Value>,
             info.push(((*k).to_owned(), s.clone()));
         }
     }
-    f.add(&format!("{one}_info"), Kind::Gauge, &format!("qfp statistics: {path}[] (labels only)"), info, "1".into());
+    f.add(
+        &format!("{one}_info"),
+        Kind::Gauge,
+        &format!("qfp statistics: {path}[] (labels only)"),
+        info,
+        "1".into(),
+    );
     let child_labels: Labels = labels
         .iter()
-        .map(|(k, v)| (if k == "name" { what.to_owned() } else { format!("{what}_{k}") }, v.clone()))
+        .map(|(k, v)| {
+            (if k == "name" { what.to_owned() } else { format!("{what}_{k}") }, v.clone())
+        })
         .collect();
     for (k, v) in o {
         let sub = format!("{path}[].{k}");
@@ -256,7 +281,13 @@ fn array_object(f: &mut Families, one: &str, path: &str, o: &Map<String, Value>,
             Value::Number(_) if ID_KEYS.contains(&k.as_str()) => {}
             Value::Number(_) | Value::Bool(_) => {
                 let (name, kind) = family(one, k);
-                f.add(&name, kind, &format!("qfp statistics: {sub}"), labels.clone(), number(v).unwrap_or_default());
+                f.add(
+                    &name,
+                    kind,
+                    &format!("qfp statistics: {sub}"),
+                    labels.clone(),
+                    number(v).unwrap_or_default(),
+                );
             }
             Value::Array(_) => {
                 walk(f, &format!("{one}_{k}"), &sub.replace("[].", "."), k, v, &child_labels)
@@ -270,7 +301,13 @@ fn array_object(f: &mut Families, one: &str, path: &str, o: &Map<String, Value>,
 /// The Prometheus text for a statistics document (its JSON form).
 pub fn render(doc: &Value) -> String {
     let mut f = Families::default();
-    f.add("qfp_up", Kind::Gauge, "1: qfp is running and has published statistics", vec![], "1".into());
+    f.add(
+        "qfp_up",
+        Kind::Gauge,
+        "1: qfp is running and has published statistics",
+        vec![],
+        "1".into(),
+    );
     let Value::Object(top) = doc else { return f.render() };
     for (key, v) in top {
         match (key.as_str(), v) {
@@ -363,7 +400,9 @@ fn respond(req: tiny_http::Request) {
     let path = req.url().split('?').next().unwrap_or("").to_owned();
     let get = matches!(req.method(), Method::Get | Method::Head);
     let text = |code: u16, body: String| {
-        Response::from_string(body).with_status_code(code).with_header(header("Content-Type", "text/plain; charset=utf-8"))
+        Response::from_string(body)
+            .with_status_code(code)
+            .with_header(header("Content-Type", "text/plain; charset=utf-8"))
     };
     let response = match (get, path.as_str()) {
         (true, "/metrics") => match super::latest() {
@@ -372,7 +411,10 @@ fn respond(req: tiny_http::Request) {
                 Response::from_string(render(&doc))
                     .with_header(header("Content-Type", "text/plain; version=0.0.4; charset=utf-8"))
             }
-            None => text(503, "qfp: no statistics yet (the first comes after one --stats-interval)\n".into()),
+            None => text(
+                503,
+                "qfp: no statistics yet (the first comes after one --stats-interval)\n".into(),
+            ),
         },
         (true, "/") => text(200, "qfp: Prometheus metrics at /metrics\n".into()),
         (true, _) => text(404, format!("qfp: no page {path}; metrics are at /metrics\n")),
@@ -411,8 +453,14 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("qfp_drops_total{reason=\"Future\\\"Reason\"} 0\n"), "{t}");
-        assert!(t.contains("qfp_port_rx_total{port=\"0\",role=\"protected\",mac=\"02:00:00:00:00:01\"} 5\n")
-            || t.contains("qfp_port_rx_total{mac=\"02:00:00:00:00:01\",port=\"0\",role=\"protected\"} 5\n"), "{t}");
+        assert!(
+            t.contains(
+                "qfp_port_rx_total{port=\"0\",role=\"protected\",mac=\"02:00:00:00:00:01\"} 5\n"
+            ) || t.contains(
+                "qfp_port_rx_total{mac=\"02:00:00:00:00:01\",port=\"0\",role=\"protected\"} 5\n"
+            ),
+            "{t}"
+        );
         assert!(t.contains("qfp_global_drops_total{counter=\"IpsecInput\"} 3\n"), "{t}");
         assert!(t.contains("qfp_events_total{event=\"natt_keepalive\"} 1\n"), "{t}");
         assert!(t.contains("qfp_uptime_seconds 2.5\n"), "{t}");
@@ -420,7 +468,12 @@ mod tests {
         // Nested: the SA carries its tunnel's name, escaped.
         let sa = lines(&t, "qfp_sa_packets_total{");
         assert_eq!(sa.len(), 1, "{t}");
-        assert!(sa[0].contains("tunnel=\"b\\\\1\"") && sa[0].contains("spi=\"4097\"") && sa[0].ends_with(" 9"), "{sa:?}");
+        assert!(
+            sa[0].contains("tunnel=\"b\\\\1\"")
+                && sa[0].contains("spi=\"4097\"")
+                && sa[0].ends_with(" 9"),
+            "{sa:?}"
+        );
         assert_eq!(lines(&t, "qfp_tunnel_rekeys_total{").len(), 1, "{t}");
         assert!(lines(&t, "qfp_sa_seq{")[0].ends_with(" 9"));
         // A section this code has never heard of.
@@ -428,7 +481,10 @@ mod tests {
         assert_eq!(peer.len(), 1, "{t}");
         assert!(!peer[0].contains("state="), "a state is no label of a measure: {peer:?}");
         let info = lines(&t, "qfp_peer_info{");
-        assert!(info[0].contains("state=\"up\\ndown\"") && info[0].contains("name=\"b1\""), "{info:?}");
+        assert!(
+            info[0].contains("state=\"up\\ndown\"") && info[0].contains("name=\"b1\""),
+            "{info:?}"
+        );
         assert!(lines(&t, "qfp_sa_info{")[0].contains("state=\"active\""), "{t}");
         assert!(!sa[0].contains("state="), "{sa:?}");
         // Each family's HELP and TYPE once, before its samples.

@@ -160,7 +160,8 @@ pub fn section_reply(doc: &Value, key: &str) -> Reply {
 
 /// Registers the fixed commands. Called once `qfp run` has started the EAL.
 pub fn register() -> dpdk_sys::Result<()> {
-    let fixed: [(&str, &str, fn(&Value, Option<&str>) -> Reply); 4] = [
+    type Answer = fn(&Value, Option<&str>) -> Reply;
+    let fixed: [(&str, &str, Answer); 4] = [
         ("/qfp/stats", "qfp statistics: ports, global drop counters, events, totals", |d, _| {
             stats_reply(d)
         }),
@@ -250,7 +251,10 @@ mod tests {
         assert_eq!(get(&sa, "b-1/0x1001/packets"), Some(&Tel::U64(5)));
         assert_eq!(get(&sa, "b-1/0x2001/dir"), Some(&Tel::Str("in".into())));
         let one = sa_reply(&d, Some("0x2001"));
-        assert!(one.iter().all(|(k, _)| k.starts_with("b-1/0x2001/")) && !one.is_empty(), "{one:?}");
+        assert!(
+            one.iter().all(|(k, _)| k.starts_with("b-1/0x2001/")) && !one.is_empty(),
+            "{one:?}"
+        );
         assert_eq!(sa_reply(&d, Some("nope")), vec![]);
         assert_eq!(get(&section_reply(&d, "workers"), "lcore1/rx"), Some(&Tel::U64(3)));
         assert_eq!(get(&section_reply(&d, "peers"), "b-1/state"), Some(&Tel::Str("up".into())));
