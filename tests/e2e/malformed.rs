@@ -24,6 +24,21 @@ fn p(path: &Path) -> String {
 
 #[test]
 fn malformed_traffic_table_every_frame_accounted() {
+    table(1);
+}
+
+/// The same table with two workers: one rx queue per port, so worker 0 receives every
+/// frame and hands what belongs to worker 1's SAs and tunnels over before any check of
+/// the ESP itself; the owner classifies again and must reach the same outcome.
+#[test]
+fn malformed_traffic_table_through_handoffs() {
+    let s = table(2);
+    assert!(s.event("handed_off") > 0, "frames crossed the handoff rings");
+    assert_eq!(s.event("handed_off"), s.event("handoff_received"));
+}
+
+/// Runs the table through `workers` workers; returns the final statistics.
+fn table(workers: usize) -> Stats {
     let _one_at_a_time = exclusive();
     let dir = TempDir::new("malformed");
     let gw = GatewayDef::standard();
@@ -31,17 +46,27 @@ fn malformed_traffic_table_every_frame_accounted() {
     run_peer("malformed", &gw.spec(None), dir.path(), &[]);
     let expect: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap()).unwrap();
+    // One rx queue per port; one tx queue per worker on each (every worker may send).
     let side = |name: &str, s: &str| {
-        format!(
-            "{name},rx_pcap={},tx_pcap={}",
-            p(&dir.join(&format!("{s}-0.pcap"))),
-            p(&dir.join(&format!("out-{s}-0.pcap")))
-        )
+        let mut v = format!("{name},rx_pcap={}", p(&dir.join(&format!("{s}-0.pcap"))));
+        for q in 0..workers {
+            v += &format!(",tx_pcap={}", p(&dir.join(&format!("out-{s}-{q}.pcap"))));
+        }
+        v
     };
     let eal = EalArgs::new().vdev(side("net_pcap0", "lan")).vdev(side("net_pcap1", "wan"));
     let stats = dir.join("s.json");
     let run = Qfp::run(
-        ["-c", &p(&dir.join("gw.toml")), "--duration", "2", "--stats-json", &p(&stats)],
+        [
+            "-c",
+            &p(&dir.join("gw.toml")),
+            "--workers",
+            &workers.to_string(),
+            "--duration",
+            "2",
+            "--stats-json",
+            &p(&stats),
+        ],
         &eal,
     )
     .output();
@@ -75,7 +100,8 @@ fn malformed_traffic_table_every_frame_accounted() {
     };
 
     println!(
-        "\nmalformed-traffic table ({} cases: {lan} on the protected port, {wan} on the unprotected port)",
+        "\nmalformed-traffic table, {workers} worker(s) ({} cases: {lan} on the protected port, \
+         {wan} on the unprotected port)",
         cases.len()
     );
     println!("{:<4} {:<4} {:<70} must be", "#", "port", "case");
@@ -130,4 +156,5 @@ fn malformed_traffic_table_every_frame_accounted() {
         "\n{} cases tried: every one counted under its outcome; {forwarded} forwarded and verified by scapy",
         cases.len()
     );
+    s
 }
