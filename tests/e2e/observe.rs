@@ -301,3 +301,35 @@ fn a_busy_prometheus_address_is_refused_before_the_eal_starts() {
     assert!(lines.iter().any(|l| l.contains(&format!("--prometheus {addr}"))), "{}", out.stderr);
     assert!(!out.stderr.contains("EAL:"), "the EAL started: {}", out.stderr);
 }
+
+/// Before the first statistics document `/metrics` answers 503 (nothing to serve yet, and
+/// a scraper must not read zeros as figures); `/` says where the metrics are; only GET and
+/// HEAD are served.
+#[test]
+fn metrics_answer_503_until_the_first_document() {
+    let _one_at_a_time = exclusive();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let eal = EalArgs::new().vdev("net_null0").vdev("net_null1");
+    // The first document would come after 60 s: the test ends long before.
+    let running = Qfp::run(["--stats-interval", "60", "--prometheus", &listen, "-q"], &eal)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "--prometheus never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, _, body) = http_get(port, "/metrics");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no statistics yet"), "{body}");
+    let (status, _, body) = http_get(port, "/");
+    assert_eq!((status, body.contains("/metrics")), (200, true), "{body}");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.0 405") || raw.starts_with("HTTP/1.1 405"), "{raw}");
+    running.signal(rustix::process::Signal::INT);
+    running.wait().assert_success();
+}

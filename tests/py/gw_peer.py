@@ -566,6 +566,9 @@ def malformed(spec, out_dir):
                       (t1["out"]["spi"], "our own outbound SPI")):
         case("ESP with %s" % what, "wan", ether(esp(t1, dict(t1["in"], spi=spi), good_inner(t1), 1)),
              "IN_US_V4_PKT_SA_NOT_FOUND_SPI")
+    case("UDP 4500 ESP over IPv4 with an unknown SPI", "wan",
+         ether(esp_raw(t1, dict(t1["in"], spi=0x9999), raw(good_inner(t1)), 4, 1, natt=True)),
+         "IN_US_V4_PKT_SA_NOT_FOUND_SPI")
     case("IPv6 ESP with an unknown SPI", "wan", ether(esp(t3, dict(t3["in"], spi=0x7777), good_inner(t3), 1)),
          "IN_US_V6_PKT_SA_NOT_FOUND_SPI")
     for i in range(8):
