@@ -333,3 +333,67 @@ fn metrics_answer_503_until_the_first_document() {
     running.signal(rustix::process::Signal::INT);
     running.wait().assert_success();
 }
+
+/// A telemetry reply holds at most 256 entries (DPDK's dictionary): with forty tunnels
+/// `/qfp/sa` is cut and says so (`truncated: 1`), and the parameter forms still give any
+/// one tunnel or SA whole.
+#[test]
+fn telemetry_replies_longer_than_dpdk_takes_are_cut_and_say_so() {
+    use qfp_tests::gateway::{Keys, TunnelDef};
+
+    let _one_at_a_time = exclusive();
+    let dir = TempDir::new("observe-many");
+    let mut gw = GatewayDef::single();
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    gw.tunnels = (0..40u32)
+        .map(|i| TunnelDef {
+            name: leak(format!("t{i}")),
+            local: "172.16.1.5",
+            peer: leak(format!("172.16.3.{}", i + 1)),
+            natt: false,
+            esn: false,
+            next_hop_mac: leak(format!("02:00:00:00:03:{i:02x}")),
+            selectors: vec![leak(format!("10.{i}.0.0/16"))],
+            out: Keys::new(0x3000 + i, 16),
+            inb: Keys::new(0x4000 + i, 16),
+        })
+        .collect();
+    std::fs::write(dir.join("gw.toml"), gw.config_toml(1024)).unwrap();
+    qfp_tests::pcap::write(&dir.join("empty.pcap"), &[]);
+    let vdev = |name: &str, side: &str| {
+        format!(
+            "{name},rx_pcap={},tx_pcap={}",
+            p(&dir.join("empty.pcap")),
+            p(&dir.join(&format!("out-{side}.pcap")))
+        )
+    };
+    let eal = EalArgs::new().vdev(vdev("net_pcap0", "lan")).vdev(vdev("net_pcap1", "wan"));
+    let stats = dir.join("s.json");
+    let running = Qfp::run(
+        ["-c", &p(&dir.join("gw.toml")), "--stats-interval", "0.1", "--stats-json", &p(&stats)],
+        &eal,
+    )
+    .spawn();
+    let t0 = Instant::now();
+    while !stats.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no statistics after 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut tel = Telemetry::connect_within(&eal.runtime_dirs(), Duration::from_secs(10));
+    let all = tel.query("/qfp/sa");
+    let all = all.as_object().unwrap();
+    assert_eq!(all.len(), 256, "DPDK's dictionary is full");
+    assert_eq!(all["truncated"], 1, "and says it was cut: {all:?}");
+    let one = tel.query("/qfp/sa,t37");
+    let one = one.as_object().unwrap();
+    assert_eq!(one.len(), 2 + 2 * 9, "rekeys, owner, two SAs of nine fields: {one:?}");
+    assert_eq!(one["t37/0x4025/dir"], "in");
+    assert!(!one.contains_key("truncated"));
+    let sa = tel.query("/qfp/sa,0x3025");
+    assert_eq!(sa.as_object().unwrap().len(), 9, "{sa}");
+    assert_eq!(sa["t37/0x3025/dir"], "out");
+    let drops = tel.query("/qfp/drops");
+    assert!(drops.as_object().unwrap().len() >= 35 && drops.get("truncated").is_none());
+    running.signal(rustix::process::Signal::INT);
+    running.wait().assert_success();
+}
