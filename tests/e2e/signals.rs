@@ -126,9 +126,15 @@ fn signals_at_random_moments_during_gateway_traffic_leave_complete_final_stats()
         let (sig, name) = if run % 2 == 0 { (Signal::INT, "SIGINT") } else { (Signal::TERM, "SIGTERM") };
         // 0 to 1.5 s after the first statistics document (traffic flows by then).
         let delay = Duration::from_millis(if run == 0 { 0 } else { moments.next() % 1500 });
-        let eal = EalArgs::new()
-            .vdev(format!("net_pcap0,rx_pcap={},infinite_rx=1", dir.join("lan-0.pcap").display()))
-            .vdev(format!("net_pcap1,rx_pcap={},infinite_rx=1", dir.join("wan-0.pcap").display()));
+        // Half the runs with two workers: what is in the handoff rings at the signal must
+        // be drained and counted too.
+        let workers = if run < runs / 2 { 1 } else { 2 };
+        let vdev = |name: &str, side: &str| {
+            let rx = dir.join(&format!("{side}-0.pcap"));
+            format!("{name},rx_pcap={},infinite_rx=1", rx.display())
+                + &",tx_pcap=/dev/null".repeat(workers)
+        };
+        let eal = EalArgs::new().vdev(vdev("net_pcap0", "lan")).vdev(vdev("net_pcap1", "wan"));
         let stats = dir.join(&format!("s{run}.json"));
         let running = Qfp::run(
             [
@@ -136,6 +142,8 @@ fn signals_at_random_moments_during_gateway_traffic_leave_complete_final_stats()
                 &dir.join("gw.toml").display().to_string(),
                 "--replay-window",
                 "0",
+                "--workers",
+                &workers.to_string(),
                 "--stats-interval",
                 "0.05",
                 "--stats-json",
@@ -170,22 +178,23 @@ fn signals_at_random_moments_during_gateway_traffic_leave_complete_final_stats()
         let s = Stats::read(&stats);
         assert!(s.is_final, "run {run}: the final document");
         assert_eq!(s.ports.len(), 2);
-        assert_eq!(s.workers.len(), 1);
+        assert_eq!(s.workers.len(), workers);
         assert!(s.drops.len() >= 35, "run {run}: every drop reason: {:?}", s.drops);
         assert_eq!(s.tunnels.len(), 3);
         assert!(s.tunnels.iter().all(|t| t["sa"].as_array().map(Vec::len) == Some(2)));
         assert_eq!(s.in_flight(), 0, "run {run}: received = sent + dropped + consumed");
         assert!(s.port(1).rx > 0 && s.inbound.decrypted > 0, "run {run}: traffic flowed");
         rows.push(format!(
-            "{run:>3}  {name:<7} {:>6} ms  {:>6.2} s  rx {:>9}  tx {:>9}  drops {:>8}",
+            "{run:>3}  {workers}  {name:<7} {:>6} ms  {:>6.2} s  rx {:>9}  tx {:>9}  drops {:>8}  handed off {:>8}",
             delay.as_millis(),
             s.uptime_s,
             s.port(0).rx + s.port(1).rx,
             s.port(0).tx + s.port(1).tx,
-            s.total_drops()
+            s.total_drops(),
+            s.event("handed_off")
         ));
     }
-    println!("run  signal   after first stats  uptime  (final document, exit 0 every time)");
+    println!("run  workers  signal  after first stats  uptime  (final document, exit 0 every time)");
     for r in rows {
         println!("{r}");
     }
