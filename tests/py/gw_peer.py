@@ -18,7 +18,8 @@
       The malformed-traffic table (one queue per port): runts, bad IPv4 header lengths and
       checksums, IPv6 extension headers, ESP in fragments, NAT-T keepalives, non-ESP
       markers and short UDP 4500 payloads, wrong outer destinations, VLAN tags, jumbo
-      frames, zero-length payloads, truncated and badly padded ESP, unknown SPIs, each
+      frames, zero-length payloads, truncated and badly padded ESP, authenticated but
+      wrong inner packets (next header, inner header, TFC padding, TTL 0), unknown SPIs, each
       with the one outcome qfp must give it: a drop reason, an event, or forwarded (then
       what must come out, checked by `verify` like the rest). DIR/expect.json has the same
       fields as `build` writes plus "cases": [{"name", "side", "outcome"}] in order.
@@ -561,6 +562,26 @@ def malformed(spec, out_dir):
          ether(esp_raw(t1, t1["in"], raw(good_inner(t1)), 4, seq(t1), pad=b"\x09\x09")), "IN_PKT_HEADPAD_LEN_ERR")
     case("ESP with a pad length beyond the payload", "wan",
          ether(esp_raw(t1, t1["in"], b"", 4, seq(t1), pad=b"\x01\x02", pad_len=200)), "IN_PKT_HEADPAD_LEN_ERR")
+    # --- what the ICV protects but is still wrong: the inner packet ---
+    ip4 = raw(good_inner(t1, 60))
+    case("ESP whose inner IPv4 header has IHL 4", "wan",
+         ether(esp_raw(t1, t1["in"], bytes([0x44]) + ip4[1:], 4, seq(t1))), "IN_CD_SW_IPSEC_NH_MISMATCH")
+    case("ESP whose inner IPv4 claims more bytes than it has", "wan",
+         ether(esp_raw(t1, t1["in"], refresh_v4(ip4, total=len(ip4) + 40), 4, seq(t1))),
+         "IN_CD_SW_IPSEC_NH_MISMATCH")
+    ip6 = raw(IPv6(src="2001:db8:106::7", dst=lan_source(spec, 6), hlim=64) / UDP(sport=5, dport=45678) / Raw(b"v6"))
+    case("ESP next header 4 (IPv4) carrying IPv6", "wan", ether(esp_raw(t1, t1["in"], ip6, 4, seq(t1))),
+         "IN_CD_SW_IPSEC_NH_MISMATCH")
+    case("ESP next header 41 (IPv6) carrying IPv4", "wan", ether(esp_raw(t1, t1["in"], ip4, 41, seq(t1))),
+         "IN_CD_SW_IPSEC_NH_MISMATCH")
+    case("ESP next header 17 (UDP, transport mode)", "wan", ether(esp_raw(t1, t1["in"], ip4[20:], 17, seq(t1))),
+         "IN_CD_SW_IPSEC_NH_MISMATCH")
+    tfc = good_inner(t1, 90)
+    want_lan.append(forwarded(raw(tfc)))
+    case("ESP with TFC padding after the inner packet (RFC 4303 2.7)", "wan",
+         ether(esp_raw(t1, t1["in"], raw(tfc) + bytes(23), 4, seq(t1))), "forwarded")
+    case("ESP whose inner IPv4 has TTL 0", "wan",
+         ether(esp(t1, t1["in"], good_inner(t1, 64, ttl=0), seq(t1))), "Ipv4TtlExceeded")
     # --- unknown SPIs ---
     for spi, what in ((0, "SPI 0 (reserved)"), (0xFFFFFFFF, "SPI 0xffffffff"), (255, "SPI 255 (reserved range)"),
                       (t1["out"]["spi"], "our own outbound SPI")):
