@@ -2,7 +2,8 @@
 //! builds every kind of broken, odd or hostile frame a gateway meets on either port (runts,
 //! bad IPv4 header lengths and checksums, IPv6 extension headers, ESP in fragments, UDP
 //! 4500 keepalives, non-ESP markers and short payloads, wrong outer destinations, VLAN
-//! tags, jumbo frames, zero-length payloads, truncated and badly padded ESP, unknown SPIs),
+//! tags, jumbo frames, zero-length payloads, truncated and badly padded ESP, authenticated
+//! but wrong inner packets, unknown SPIs),
 //! each with the one outcome qfp must give it. `qfp run -c` eats them all on net_pcap
 //! ports; then every drop reason must hold exactly the cases that expect it, the events
 //! theirs, what was forwarded must be exactly the good packets (scapy decrypts and
