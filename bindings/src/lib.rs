@@ -6,7 +6,8 @@
 //! lcore id, pause, TSC). On top of it: [`Eal`] (start once, clean up on drop), [`Mempool`],
 //! [`Port`] with [`RxQueue`]/[`TxQueue`], [`Mbuf`] (owned, freed on drop, bytes viewed in
 //! place), [`Burst`] (a fixed array of mbufs filled by rx and drained by tx without
-//! allocation), and [`Eal::scope`] to run closures on worker lcores.
+//! allocation), [`Eal::scope`] to run closures on worker lcores, and [`telemetry`]
+//! commands answered by Rust handlers.
 //!
 //! Lifetimes carry DPDK's rules: pools, ports and mbufs borrow the `Eal`, queues borrow
 //! their started port, and launched closures end before their scope does. Every `unsafe`
@@ -26,6 +27,7 @@ pub mod mbuf;
 pub mod mempool;
 pub mod port;
 pub mod queue;
+pub mod telemetry;
 
 pub use burst::{Burst, Drain};
 pub use eal::{Eal, lcore_id, pause, rdtsc};

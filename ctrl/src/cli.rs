@@ -1,9 +1,8 @@
 //! The command line of `qfp` (design section 9), parsed with clap.
 //!
-//! Every flag of `qfp run` is accepted now so that scripts written against the contract
-//! parse; the ones whose feature is not built yet are refused by `run` with one line
-//! naming the flag (see [`RunArgs::not_yet`]). Bad values are refused here, by clap, with
-//! a one-line message that names the flag and exit status 2.
+//! Every flag of design section 9 is built. Flags that only the gateway understands are
+//! refused without `-c FILE` (see [`RunArgs::gateway_only`]). Bad values are refused here,
+//! by clap, with a one-line message that names the flag and exit status 2.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -27,6 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the forwarding processor on DPDK ports (EAL arguments after `--`).
+    #[command(long_about = crate::help::RUN_DESCRIPTION, after_long_help = crate::help::RUN_AFTER)]
     Run(RunArgs),
     /// Query and steer a running `qfp run -c` through its control socket (also installed
     /// as `qfpctl`): show drops/sa/stats/workers/invalid-spi, clear sa, rekey, debug.
@@ -161,13 +161,6 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The first given flag whose feature is not built yet, as the user would type it.
-    pub fn not_yet(&self) -> Option<&'static str> {
-        [(self.prometheus.is_some(), "--prometheus")]
-            .into_iter()
-            .find_map(|(given, name)| given.then_some(name))
-    }
-
     /// The first given flag that only the gateway (`-c FILE`) understands.
     pub fn gateway_only(&self) -> Option<&'static str> {
         [
@@ -312,14 +305,12 @@ mod tests {
             (0.0, 1.0, Poll::Adaptive)
         );
         assert_eq!(r.eal, vec!["--vdev=net_null0", "-l", "0-1"]);
-        assert_eq!(r.not_yet(), None);
     }
 
     #[test]
     fn gateway_flags_parse() {
         let r = run(&["-c", "gw.toml", "--replay-window", "0"]).unwrap();
         assert_eq!((r.config.clone(), r.replay_window), (Some(PathBuf::from("gw.toml")), Some(0)));
-        assert_eq!(r.not_yet(), None);
         assert_eq!(run(&["--replay-window", "4096"]).unwrap().replay_window, Some(4096));
     }
 
@@ -387,11 +378,6 @@ mod tests {
     }
 
     #[test]
-    fn not_yet_flags_parse_and_are_named() {
-        assert_eq!(run(&["--prometheus", "127.0.0.1:9100"]).unwrap().not_yet(), Some("--prometheus"));
-    }
-
-    #[test]
     fn control_core_flags_parse_and_need_the_gateway() {
         let r = run(&[
             "--ctrl-socket",
@@ -415,7 +401,7 @@ mod tests {
         assert_eq!(r.rekey_order, Some(RekeyOrder::OutboundFirst));
         assert_eq!(r.invalid_spi_recovery, Some(OnOff::Off));
         assert_eq!((r.invalid_spi_log_interval, r.invalid_spi_out_of_sync), (Some(0), Some(5)));
-        assert_eq!((r.not_yet(), r.gateway_only()), (None, Some("--rekey-overlap-ms")));
+        assert_eq!(r.gateway_only(), Some("--rekey-overlap-ms"));
         assert_eq!(run(&["--ctrl-socket", "/tmp/q"]).unwrap().gateway_only(), None);
         for (args, flag) in [
             (&["--rekey-every", "0"][..], "--rekey-every"),
@@ -423,6 +409,7 @@ mod tests {
             (&["--invalid-spi-recovery", "maybe"], "--invalid-spi-recovery"),
             (&["--invalid-spi-out-of-sync", "0"], "--invalid-spi-out-of-sync"),
             (&["--rekey-overlap-ms", "-5"], "--rekey-overlap-ms"),
+            (&["--prometheus", "nowhere"], "--prometheus"),
         ] {
             let (msg, code) = run(args).unwrap_err();
             assert!(code == 2 && msg.contains(flag), "{args:?}: {msg}");
@@ -437,6 +424,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn run_long_help_is_a_man_page_and_short_help_stays_short() {
+        let Parsed::Exit(long, 0) = parse(["qfp", "run", "--help"]) else { panic!("--help") };
+        let mut at = 0;
+        for section in ["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES"] {
+            let found = long[at..].find(&format!("\n{section}")).map(|i| i + at);
+            at = found.unwrap_or_else(|| panic!("{section} missing or out of order:\n{long}"));
+        }
+        let Parsed::Exit(short, 0) = parse(["qfp", "run", "-h"]) else { panic!("-h") };
+        assert!(!short.contains("EXIT STATUS") && short.contains("--stats-json"), "{short}");
+        assert!(short.lines().count() * 2 < long.lines().count(), "{short}");
     }
 
     #[test]

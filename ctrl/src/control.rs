@@ -99,6 +99,7 @@ pub fn port_stats(ports: &[&Port<'_>], roles: Option<[&'static str; 2]>) -> Vec<
                 rx: s.rx_packets,
                 tx: s.tx_packets,
                 missed: s.rx_missed,
+                rx_nombuf: s.rx_nombuf,
                 role: roles.map(|r| r[i.min(1)]),
                 mac: p.mac().ok().map(stats::mac_str),
             }
@@ -135,6 +136,7 @@ pub fn control_loop(
         }
         if now >= next {
             let snap = hooks.snapshot(started.elapsed().as_secs_f64(), false);
+            crate::export::publish(&snap);
             if let Some(path) = &args.stats_json
                 && let Err(e) = stats::write_json(path, &snap)
                 && !json_failed
@@ -161,7 +163,11 @@ pub fn summary(s: &Snapshot, why: &str) {
     let ports: Vec<String> = s
         .ports
         .iter()
-        .map(|p| format!("port {} rx {} tx {} missed {}", p.port, p.rx, p.tx, p.missed))
+        .map(|p| {
+            let nombuf =
+                if p.rx_nombuf > 0 { format!(" no-mbuf {}", p.rx_nombuf) } else { String::new() };
+            format!("port {} rx {} tx {} missed {}{nombuf}", p.port, p.rx, p.tx, p.missed)
+        })
         .collect();
     let drops: Vec<String> =
         s.drops.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();

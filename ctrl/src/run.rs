@@ -102,15 +102,17 @@ impl Drop for RemoveDirOnDrop {
     }
 }
 
-/// Mbufs that rings, bursts and per-lcore caches can hold at once.
-fn mbufs_needed(qp: &QueuePlan, args: &RunArgs, workers: usize, cache: u32) -> u64 {
+/// Mbufs that must exist (rings and bursts), and that rings, bursts and per-lcore caches
+/// can hold at once.
+fn mbufs_needed(qp: &QueuePlan, args: &RunArgs, workers: usize, cache: u32) -> (u64, u64) {
     let rings: u64 = (0..2)
         .map(|p| {
             u64::from(qp.rx_queues[p]) * u64::from(args.rx_desc)
                 + u64::from(qp.tx_queues[p]) * u64::from(args.tx_desc)
         })
         .sum();
-    rings + workers as u64 * u64::from(args.burst) + (workers as u64 + 1) * u64::from(cache) * 3 / 2
+    let bursts = workers as u64 * u64::from(args.burst);
+    (rings + bursts, rings + bursts + (workers as u64 + 1) * u64::from(cache) * 3 / 2)
 }
 
 /// Per-lcore mempool cache: 256, or less for a small pool (DPDK wants cache*1.5 <= n).
@@ -126,11 +128,26 @@ pub(crate) fn default_mbufs(need: u64) -> u32 {
 }
 
 /// `--mbufs`, or the default for a set-up that holds up to `need` at once.
-pub(crate) fn pool_size(args: &RunArgs, need: u64) -> Result<u32, Failure> {
+///
+/// Fewer than `floor` (the devices' rx and tx rings and the workers' bursts, which a NIC
+/// fills at start or a worker holds in one go) is refused. Between `floor` and `need` (which
+/// adds the per-lcore caches and the rings between cores, full only under overload) is the
+/// operator's choice, said once: under load the pool may run dry, and what the ports could
+/// not receive is counted by them (`rx_nombuf`, `missed` in the statistics), never lost
+/// silently; the gateway goes on as soon as mbufs come back.
+pub(crate) fn pool_size(args: &RunArgs, floor: u64, need: u64) -> Result<u32, Failure> {
     match args.mbufs {
-        Some(n) if u64::from(n) < need => Err(usage(format!(
-            "--mbufs {n} is too few: the rings, bursts and caches of this set-up hold up to {need}"
+        Some(n) if u64::from(n) < floor => Err(usage(format!(
+            "--mbufs {n} is too few: the rings and bursts of this set-up hold up to {floor} \
+             (and up to {need} with the caches and the rings between cores)"
         ))),
+        Some(n) if u64::from(n) < need => {
+            eprintln!(
+                "qfp: --mbufs {n} is below the {need} this set-up can hold at once: under load \
+                 the pool may run dry; the ports count what they could not receive (rx_nombuf)"
+            );
+            Ok(n)
+        }
         Some(n) => Ok(n),
         None => Ok(default_mbufs(need)),
     }
@@ -177,6 +194,7 @@ pub(crate) fn finish(
     scoped: dpdk_sys::Result<Result<StopReason, Failure>>,
     close_errors: Vec<String>,
 ) -> Result<(), Failure> {
+    crate::export::publish(final_snap);
     if let Some(path) = &args.stats_json {
         stats::write_json(path, final_snap)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -232,9 +250,6 @@ fn check_writable(path: &Path) -> Result<(), Failure> {
 
 /// Runs `qfp run` to completion.
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
-    if let Some(flag) = args.not_yet() {
-        return Err(usage(format!("`{flag}` is not implemented yet")));
-    }
     // The config is read and checked before anything starts.
     let config = load_config(args)?;
     if let Some(p) = &args.stats_json {
@@ -252,6 +267,11 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let signals = Signals::install()?;
     let mut ctl = control_socket(args, &plan.args)?;
+    // Bound before the EAL starts: a busy address is a usage error with nothing started.
+    if let Some(addr) = args.prometheus {
+        let server = crate::export::prometheus::start(addr).map_err(usage)?;
+        eprintln!("qfp: Prometheus metrics on http://{}/metrics", server.addr);
+    }
 
     let mut runtime_dir = RemoveDirOnDrop(None);
     let eal = Eal::init(&plan.args).map_err(|e| match e.errno() {
@@ -263,6 +283,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if plan.chose_prefix {
         runtime_dir.0 = Some(eal.runtime_dir());
     }
+    crate::export::telemetry::register()?;
     let lcores = worker_lcores(&eal, &plan, args)?;
     match &config {
         Some(cfg) => crate::gateway::run(args, cfg, &eal, &lcores, &signals, ctl.as_mut()),
@@ -375,8 +396,8 @@ fn cross_connect(
         [infos[0].max_rx_queues, infos[1].max_rx_queues],
         [infos[0].max_tx_queues, infos[1].max_tx_queues],
     );
-    let need = mbufs_needed(&qp, args, nworkers, 256);
-    let nmbufs = pool_size(args, need)?;
+    let (floor, need) = mbufs_needed(&qp, args, nworkers, 256);
+    let nmbufs = pool_size(args, floor, need)?;
     let socket = infos[0].socket.map_or(SOCKET_ANY, |s| s as i32);
     let pool =
         Mempool::pktmbuf(eal, "qfp_pkt", nmbufs, cache_for(nmbufs), DEFAULT_DATA_ROOM, socket)
@@ -459,6 +480,23 @@ fn assign_lanes<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mbufs_below_the_floor_are_refused_below_the_need_allowed() {
+        use crate::cli::{Cli, Command, Parsed, parse};
+        let args = |m: &str| match parse(["qfp", "run", "--mbufs", m]) {
+            Parsed::Command(Cli { command: Command::Run(r) }) => r,
+            other => panic!("{other:?}"),
+        };
+        match pool_size(&args("1023"), 2000, 5000) {
+            Err(Failure::Usage(m)) => {
+                assert!(m.contains("--mbufs 1023") && m.contains("2000"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(pool_size(&args("4095"), 2000, 5000).unwrap(), 4095);
+        assert_eq!(pool_size(&args("8191"), 2000, 5000).unwrap(), 8191);
+    }
 
     #[test]
     fn pool_sizes() {

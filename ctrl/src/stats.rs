@@ -34,6 +34,9 @@ pub struct PortJson {
     pub tx: u64,
     /// Packets the NIC dropped for lack of rx descriptors (`imissed`).
     pub missed: u64,
+    /// Packets the device could not receive because the mbuf pool was empty
+    /// (`rx_nombuf`; see `--mbufs`).
+    pub rx_nombuf: u64,
     /// "protected" or "unprotected" (gateway), absent for the cross-connect.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
@@ -319,6 +322,9 @@ pub fn live_line(now: &Snapshot, prev: Option<&Snapshot>) -> String {
         if p.missed > 0 {
             line += &format!(" missed {}", p.missed);
         }
+        if p.rx_nombuf > 0 {
+            line += &format!(" no-mbuf {}", p.rx_nombuf);
+        }
     }
     line += &format!(" | drops {}", now.total_drops());
     line
@@ -329,7 +335,7 @@ mod tests {
     use super::*;
 
     fn port(port: u16, rx: u64, tx: u64) -> PortJson {
-        PortJson { port, rx, tx, missed: 0, role: None, mac: None }
+        PortJson { port, rx, tx, missed: 0, rx_nombuf: 0, role: None, mac: None }
     }
 
     fn snap(t: f64, rx0: u64, tx1: u64, full: u64) -> Snapshot {
@@ -347,7 +353,10 @@ mod tests {
     fn json_has_the_contract_fields() {
         let v: serde_json::Value = serde_json::to_value(snap(2.00049, 300, 298, 2)).unwrap();
         assert_eq!(v["uptime_s"], 2.0);
-        assert_eq!(v["ports"][0], serde_json::json!({"port": 0, "rx": 300, "tx": 0, "missed": 0}));
+        assert_eq!(
+            v["ports"][0],
+            serde_json::json!({"port": 0, "rx": 300, "tx": 0, "missed": 0, "rx_nombuf": 0})
+        );
         assert_eq!(v["workers"][0]["lcore"], 1);
         assert_eq!(
             (v["workers"][0]["rx"].as_u64(), v["workers"][0]["tx"].as_u64()),

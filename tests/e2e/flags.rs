@@ -34,12 +34,6 @@ fn bad_values_exit_2_naming_the_flag() {
 }
 
 #[test]
-fn later_stage_flags_say_not_implemented_yet() {
-    let line = refused(&["--prometheus", "127.0.0.1:9100"], "--prometheus");
-    assert!(line.contains("not implemented yet"), "{line}");
-}
-
-#[test]
 fn control_core_flags_need_the_gateway() {
     for (args, flag) in [
         (&["--rekey-every", "100"][..], "--rekey-every"),

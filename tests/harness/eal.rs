@@ -49,6 +49,11 @@ impl EalArgs {
         self
     }
 
+    /// The `--file-prefix` (for `dpdk-telemetry.py -f PREFIX`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The arguments.
     pub fn build(&self) -> Vec<String> {
         self.args.clone()

@@ -9,6 +9,8 @@
 //! - [`pcap`]: reads (pcap and pcapng) and writes (pcap) capture files;
 //! - [`frames`]: deterministic, varied Ethernet frames for forwarding tests;
 //! - [`stats`]: the `--stats-json` document, parsed independently of `ctrl`;
+//! - [`prom`]: a strict reader of the Prometheus text format; [`telemetry`]: a client of
+//!   DPDK's telemetry socket;
 //! - [`python`]: the scapy-capable interpreter (`QFP_PYTHON`, `python3`, `/usr/bin/python3`);
 //! - [`gateway`]: a gateway's tunnels and keys as one table, written as the `qfp run -c`
 //!   config and as the spec of the scapy peer (`tests/py/gw_peer.py`);
@@ -21,8 +23,10 @@ pub mod frames;
 pub mod gateway;
 pub mod pcap;
 pub mod process;
+pub mod prom;
 pub mod python;
 pub mod stats;
+pub mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

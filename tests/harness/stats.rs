@@ -17,6 +17,9 @@ pub struct PortStats {
     pub tx: u64,
     /// Packets the device missed.
     pub missed: u64,
+    /// Packets the device could not receive for want of an mbuf.
+    #[serde(default)]
+    pub rx_nombuf: u64,
     /// "protected" / "unprotected" (gateway only).
     #[serde(default)]
     pub role: Option<String>,

@@ -60,8 +60,10 @@ impl Drop for StopWorkers<'_> {
     }
 }
 
-/// Mbufs that can be held at once: rings, bursts, handoff and control rings, caches.
-fn mbufs_needed(plan: &build::PortPlan, args: &RunArgs, workers: u64, cache: u32) -> u64 {
+/// Mbufs that must exist (the devices' rings and the workers' bursts), and that can be held
+/// at once (those, the handoff and control rings, the caches): `--mbufs` between the two
+/// runs, and counts what the pool could not give under load (see `run::pool_size`).
+fn mbufs_needed(plan: &build::PortPlan, args: &RunArgs, workers: u64, cache: u32) -> (u64, u64) {
     let rings: u64 = plan
         .rx_queues
         .iter()
@@ -72,7 +74,7 @@ fn mbufs_needed(plan: &build::PortPlan, args: &RunArgs, workers: u64, cache: u32
         .sum();
     let bursts = workers * u64::from(args.burst) * 5;
     let between = workers * workers * HANDOFF_RING as u64 + (workers + 1) * CTRL_RING as u64;
-    rings + bursts + between + (workers + 1) * u64::from(cache) * 3 / 2
+    (rings + bursts, rings + bursts + between + (workers + 1) * u64::from(cache) * 3 / 2)
 }
 
 /// The control loop's hooks for the gateway: the control core ticks, answers qfpctl and
@@ -242,8 +244,8 @@ pub fn run(
     }
     let infos = [PortInfo::get(eal, ids[0])?, PortInfo::get(eal, ids[1])?];
     let plan = build::plan_ports(cfg, [&infos[0], &infos[1]], workers)?;
-    let need = mbufs_needed(&plan, args, u64::from(workers), 256);
-    let nmbufs = pool_size(args, need)?;
+    let (floor, need) = mbufs_needed(&plan, args, u64::from(workers), 256);
+    let nmbufs = pool_size(args, floor, need)?;
     let socket = infos[1].socket.map_or(SOCKET_ANY, |s| s as i32);
     let pool = Mempool::pktmbuf(eal, "qfp_pkt", nmbufs, cache_for(nmbufs), plan.data_room, socket)
         .context("creating the mbuf pool (try fewer --mbufs, or more memory with -m)")?;
