@@ -4,7 +4,8 @@
 //! 4500 keepalives, non-ESP markers and short payloads, wrong outer destinations, VLAN
 //! tags, jumbo frames, zero-length payloads, truncated and badly padded ESP, authenticated
 //! but wrong inner packets, unknown SPIs),
-//! each with the one outcome qfp must give it. `qfp run -c` eats them all on net_pcap
+//! each with the one outcome qfp must give it (`tests/py/gw_malformed.py`). `qfp run -c`
+//! eats them all on net_pcap
 //! ports; then every drop reason must hold exactly the cases that expect it, the events
 //! theirs, what was forwarded must be exactly the good packets (scapy decrypts and
 //! compares them), and frames in = forwarded + counted drops + consumed, nothing else.
