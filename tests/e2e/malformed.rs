@@ -1,14 +1,14 @@
-//! The malformed-traffic table through the real binary: `tests/py/gw_peer.py malformed`
-//! builds every kind of broken, odd or hostile frame a gateway meets on either port (runts,
-//! bad IPv4 header lengths and checksums, IPv6 extension headers, ESP in fragments, UDP
-//! 4500 keepalives, non-ESP markers and short payloads, wrong outer destinations, VLAN
-//! tags, jumbo frames, zero-length payloads, truncated and badly padded ESP, authenticated
-//! but wrong inner packets, unknown SPIs),
-//! each with the one outcome qfp must give it. `qfp run -c` eats them all on net_pcap
-//! ports; then every drop reason must hold exactly the cases that expect it, the events
-//! theirs, what was forwarded must be exactly the good packets (scapy decrypts and
-//! compares them), and frames in = forwarded + counted drops + consumed, nothing else.
-//! The cases `tests/e2e/gateway.rs` already sends (one of each) are not repeated.
+//! The malformed-traffic table through the real binary: `tests/py/gw_malformed.py` (run as
+//! `gw_peer.py malformed`) builds every kind of broken, odd or hostile frame a gateway
+//! meets on either port (runts, bad IPv4 header lengths and checksums, IPv6 extension
+//! headers, ESP in fragments, UDP 4500 keepalives, non-ESP markers and short payloads,
+//! wrong outer destinations, VLAN tags, jumbo frames, zero-length payloads, truncated and
+//! badly padded ESP, authenticated but wrong inner packets, unknown SPIs), each with the
+//! one outcome qfp must give it. `qfp run -c` eats them all on net_pcap ports; then every
+//! drop reason must hold exactly the cases that expect it, the events theirs, what was
+//! forwarded must be exactly the good packets (scapy decrypts and compares them), and
+//! frames in = forwarded + counted drops + consumed, nothing else. The cases
+//! `tests/e2e/gateway.rs` already sends (one of each) are not repeated.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;

@@ -74,7 +74,7 @@ fn prometheus_matches(e: &Exposition, doc: &Value) {
     }
     for port in doc["ports"].as_array().unwrap() {
         let id = port["port"].to_string();
-        for f in ["rx", "tx", "missed"] {
+        for f in ["rx", "tx", "missed", "rx_nombuf"] {
             eq(e, &format!("qfp_port_{f}_total"), &[("port", &id)], &port[f]);
         }
         let role = e.find("qfp_port_rx_total", &[("port", &id)])[0].labels["role"].clone();
@@ -184,7 +184,7 @@ fn telemetry_matches(t: &mut Telemetry, doc: &Value) {
     }
     let stats = t.query("/qfp/stats");
     for port in doc["ports"].as_array().unwrap() {
-        for f in ["rx", "tx", "missed"] {
+        for f in ["rx", "tx", "missed", "rx_nombuf"] {
             let k = format!("ports/port{}/{f}", port["port"]);
             assert_eq!(stats[&k], port[f], "/qfp/stats {k}");
         }
