@@ -4,7 +4,7 @@
 -- of QFP_PORTS, at rates chosen by an RFC 2544 binary search (nodrop.lua), reading qfp's
 -- statistics after each trial, and prints the result table. Run it with
 --
---   pktgen -l 0-2 -n 4 -- -P -m "[1].0,[2].1" \
+--   pktgen -l 0-2 -n 4 -- -P -m "1.0,2.1" \
 --       -s 0:out/plain-64.pcap -s 1:out/esp-64.pcap -f scripts/pktgen/qfp-nodrop.lua
 --
 -- (port 0 cabled to the gateway's protected port, port 1 to its unprotected port), the
@@ -22,6 +22,7 @@
 --   QFP_TRIAL_S      seconds per trial (default 10; RFC 2544 reports use 60)
 --   QFP_DRAIN_MS     wait after each trial (default 500)
 --   QFP_LOSS         tolerated loss fraction (default 0)
+--   QFP_START_MS     wait before the first trial, for the links (default 2000)
 --   QFP_LABEL        a name for the table (e.g. the frame size)
 --   QFP_RESULTS      append one summary line to this file
 --   QFP_QUIT         1 (default): quit pktgen when done; 0: stay at the prompt
@@ -68,6 +69,10 @@ local adapter = adapter_mod.new(pktgen, {
   stats = stats,
   stats_interval_s = envnum("QFP_STATS_INTERVAL", 1),
 })
+
+-- pktgen runs -f scripts as soon as it has started its ports: give the links (and the
+-- gateway's) a moment before the first trial counts anything.
+adapter.sleep_ms(envnum("QFP_START_MS", 2000))
 
 local title = "qfp no-drop rate (RFC 2544 binary search), ports " .. ports
 if label ~= "" then title = title .. ", " .. label end

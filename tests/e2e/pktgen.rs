@@ -193,7 +193,8 @@ fn search(tag: &str, config: &str, env: &[(&str, &str)]) -> Search {
         .env("QFP_TRIALS_OUT", &trials_out)
         .env("QFP_RESULTS", &results)
         .env("QFP_LABEL", "64")
-        .env("QFP_TRIAL_S", "1");
+        .env("QFP_TRIAL_S", "1")
+        .env("QFP_START_MS", "500");
     for (k, v) in env {
         cmd.env(k, v);
     }
