@@ -41,7 +41,7 @@ fn search_logic_passes_its_lua_tests_against_fakes() {
     let summary = text.lines().last().unwrap_or_default();
     let (n, rest) = summary.split_once(" checks, ").expect("summary line");
     assert_eq!(rest, "0 failed", "{text}");
-    assert!(n.parse::<u32>().unwrap() >= 17, "{text}");
+    assert!(n.parse::<u32>().unwrap() >= 18, "{text}");
 }
 
 /// Two veth pairs (generator end, gateway end) for pktgen ports 0 (protected side) and 1

@@ -273,6 +273,19 @@ check("pktgen adapter reads the stats file and waits for a fresh document", func
   os.remove(path)
 end)
 
+check("the stats reader runs a command (qfp ctl --json show stats) and names it when it fails", function()
+  local qfpstats = require("qfpstats")
+  local read = qfpstats.reader({ cmd = [[printf '{"uptime_s": 3, "drops": {"TxFull": 4}}']] })
+  eq(read().drops.TxFull, 4, "decoded command output")
+  local bad = qfpstats.reader({ cmd = "exit 3" })
+  local ok, err = pcall(bad)
+  assert(not ok and tostring(err):find("exit 3", 1, true), "failed command: " .. tostring(err))
+  local junk = qfpstats.reader({ cmd = "echo not json" })
+  ok, err = pcall(junk)
+  assert(not ok and tostring(err):find("echo not json", 1, true), "bad output: " .. tostring(err))
+  eq(qfpstats.reader({})(), nil, "no source")
+end)
+
 check("qfp-nodrop.lua runs inside a (fake) pktgen and prints the table", function()
   -- A fake pktgen whose ports carry what a simulated gateway forwards (capacity 30%).
   local pg = fake_pktgen("new")
