@@ -36,7 +36,12 @@ fn messages() -> Vec<(&'static str, Body)> {
         ),
         (
             "rekey-resp",
-            Body::RekeyResp(RekeyResp { echo: 41, nonce: [0x33; 32], public: [0x44; 32], spi: 0x2002 }),
+            Body::RekeyResp(RekeyResp {
+                echo: 41,
+                nonce: [0x33; 32],
+                public: [0x44; 32],
+                spi: 0x2002,
+            }),
         ),
         ("rekey-done", Body::RekeyDone(RekeyDone { spi_i: 0x1001, spi_r: 0x2002 })),
         (
@@ -59,7 +64,10 @@ fn messages() -> Vec<(&'static str, Body)> {
             "invalid-spi-v6",
             Body::InvalidSpi(InvalidSpi {
                 spi: 0x34,
-                addrs: AddrPair::V6 { src: "2001:db8::1".parse().unwrap(), dst: "2001:db8::2".parse().unwrap() },
+                addrs: AddrPair::V6 {
+                    src: "2001:db8::1".parse().unwrap(),
+                    dst: "2001:db8::2".parse().unwrap(),
+                },
             }),
         ),
         ("hello", Body::Hello(Hello { epoch: 1 << 40 })),
@@ -170,7 +178,11 @@ fn seeds_and_saved_findings_replay_through_the_targets() {
 #[test]
 fn targets_reject_what_they_must() {
     let k = ctrl_targets::key();
-    let m = Message { tunnel_id: ctrl_targets::TUNNEL, msg_id: 5, body: Body::Hello(Hello { epoch: 9 }) };
+    let m = Message {
+        tunnel_id: ctrl_targets::TUNNEL,
+        msg_id: 5,
+        body: Body::Hello(Hello { epoch: 9 }),
+    };
     let mut d = m.to_bytes(&k);
     d[25] ^= 0x80;
     let mut w = ctrl::peer::auth::ReplayWindow::default();

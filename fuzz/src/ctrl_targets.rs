@@ -14,9 +14,9 @@
 //!   message opens only once; a flipped tag bit is always `Forged`.
 
 use ctrl::config;
+use ctrl::peer::TunnelId;
 use ctrl::peer::auth::{self, MacKey, Reject, ReplayWindow};
 use ctrl::peer::msg::{Frame, MAC_LEN, Message};
-use ctrl::peer::TunnelId;
 use ctrl::sa_build::{KeyMaterial, SaTemplate, Side};
 use dataplane::SaDirection;
 

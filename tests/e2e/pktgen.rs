@@ -179,11 +179,8 @@ fn search(tag: &str, config: &str, env: &[(&str, &str)]) -> Search {
     }
     let trials_out = dir.join("trials.tsv");
     let results = dir.join("results.tsv");
-    let pcaps = format!(
-        "{},{}",
-        dir.join("plain-64.pcap").display(),
-        dir.join("esp-64.pcap").display()
-    );
+    let pcaps =
+        format!("{},{}", dir.join("plain-64.pcap").display(), dir.join("esp-64.pcap").display());
     let ifaces = format!("{},{}", veths.gen_ends[0], veths.gen_ends[1]);
     let mut cmd = Command::new(lua);
     cmd.arg(root.join("tests/pktgen/run_real.lua"))
@@ -240,9 +237,12 @@ fn no_drop_search_through_qfp_run_agrees_with_both_counters() {
         }
     }
     // The answer is the highest passing rate, and the table and summary say so.
-    let best = s.trials.iter().filter(|t| t.passed).map(|t| t.rate).fold(None, |m: Option<f64>, r| {
-        Some(m.map_or(r, |m| m.max(r)))
-    });
+    let best = s
+        .trials
+        .iter()
+        .filter(|t| t.passed)
+        .map(|t| t.rate)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
     let line = s.table.lines().find(|l| l.starts_with("no-drop rate:")).expect(&s.table);
     match best {
         Some(r) => {

@@ -38,9 +38,11 @@ fn soak(tag: &str, env: &[(&str, &str)]) -> Soak {
 }
 
 fn row<'a>(s: &'a Soak, process: &str) -> Vec<&'a str> {
-    let line = s.summary.lines().find(|l| l.starts_with(process)).unwrap_or_else(|| {
-        panic!("no row for {process}:\n{}", s.summary)
-    });
+    let line = s
+        .summary
+        .lines()
+        .find(|l| l.starts_with(process))
+        .unwrap_or_else(|| panic!("no row for {process}:\n{}", s.summary));
     line[process.len()..].split_whitespace().collect()
 }
 
@@ -48,7 +50,11 @@ fn row<'a>(s: &'a Soak, process: &str) -> Vec<&'a str> {
 fn a_clean_run_passes_and_samples_every_process() {
     let s = soak("soak-clean", &[]);
     assert_eq!(s.code, 0, "{}", s.summary);
-    assert!(s.summary.contains("traffic: sent 9000  received 9000  lost 0  (in rekeys 0)  rekeys 9"), "{}", s.summary);
+    assert!(
+        s.summary.contains("traffic: sent 9000  received 9000  lost 0  (in rekeys 0)  rekeys 9"),
+        "{}",
+        s.summary
+    );
     for p in ["gateway A", "gateway B", "qfp gen", "qfp demo"] {
         let r = row(&s, p);
         assert!(r[0].parse::<u32>().unwrap() >= 5, "{p}: few samples: {}", s.summary);
