@@ -70,7 +70,10 @@ function M.qfp_delta(before, after)
       d.drops = d.drops + n
     end
   end
+  -- Frames the NIC could not deliver: ring full (missed) or no mbuf (rx_nombuf, where the
+  -- stats carry it).
   d.missed = sum_field(after.ports, "missed") - sum_field(before.ports, "missed")
+    + sum_field(after.ports, "rx_nombuf") - sum_field(before.ports, "rx_nombuf")
   d.rx = sum_field(after.ports, "rx") - sum_field(before.ports, "rx")
   d.tx = sum_field(after.ports, "tx") - sum_field(before.ports, "tx")
   return d

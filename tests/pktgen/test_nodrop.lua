@@ -189,7 +189,7 @@ end)
 check("qfp_delta counts only what moved", function()
   local d = nodrop.qfp_delta(
     { drops = { A = 5, B = 1 }, ports = { { rx = 10, tx = 10, missed = 0 } } },
-    { drops = { A = 5, B = 4, C = 2 }, ports = { { rx = 30, tx = 25, missed = 3 } } })
+    { drops = { A = 5, B = 4, C = 2 }, ports = { { rx = 30, tx = 25, missed = 2, rx_nombuf = 1 } } })
   eq(d.drops, 5, "drops")
   eq(d.reasons.A, nil, "A unchanged")
   eq(d.reasons.B, 3, "B")
