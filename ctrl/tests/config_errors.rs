@@ -200,6 +200,8 @@ fn cases() -> Vec<Case> {
         // PSK and lifetimes.
         case("psk and psk_file", base(&[(10, "selectors = [\"192.168.105.0/24\"]\npsk = \"a long enough passphrase\"\npsk_file = \"k.psk\"")]), 12, "tunnel[0].psk_file", "psk and psk_file are both set"),
         case("psk_file unreadable", base(&[(10, "selectors = [\"192.168.105.0/24\"]\npsk_file = \"/nonexistent/qfp/k.psk\"")]), 11, "tunnel[0].psk_file", "cannot read /nonexistent/qfp/k.psk"),
+        // Never an endless read (found while writing the config fuzz target).
+        case("psk_file endless", base(&[(10, "selectors = [\"192.168.105.0/24\"]\npsk_file = \"/dev/zero\"")]), 11, "tunnel[0].psk_file", "/dev/zero is larger than 2052 bytes: not a key file"),
         case("psk too short", base(&[(10, "selectors = [\"192.168.105.0/24\"]\npsk = \"secret\"")]), 11, "tunnel[0].psk", "too short: 6 bytes, at least 16"),
         case("psk bad hex", base(&[(10, "selectors = [\"192.168.105.0/24\"]\npsk = \"0x00112233445566778899aabbccddeeff0\"")]), 11, "tunnel[0].psk", "odd number of digits"),
         case("soft >= hard", base(&[(10, "selectors = [\"192.168.105.0/24\"]\n[tunnel.lifetime]\nhard_seconds = 600\nsoft_seconds = 600")]), 13, "tunnel[0].lifetime.soft_seconds", "soft_seconds 600 must be below hard_seconds 600"),

@@ -1,4 +1,4 @@
-//! The fuzz harness (`fuzz/src/harness.rs`, included here) in the default suite: every
+//! The fuzz harness (`fuzz/src/harness.rs` and `parsers.rs`, included here) in the default suite: every
 //! committed seed and every saved crash in `fuzz/regressions/` is replayed through the
 //! same targets libFuzzer runs, and the committed seeds must be exactly what this file
 //! generates from the vectors (so they stay valid packets for the harness's SAs).
@@ -10,6 +10,8 @@ mod common;
 #[path = "../../fuzz/src/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../../fuzz/src/parsers.rs"]
+mod parsers;
 
 use common::{h, s, vectors};
 use dataplane::selector::Selectors;
@@ -164,4 +166,57 @@ fn seeds_and_saved_crashes_replay_through_the_targets() {
         }
     }
     assert!(n > 0, "no seeds found under fuzz/");
+}
+
+/// The one-parser targets and encap take the `parse` and `decap` seeds (what
+/// `scripts/fuzz` gives them) and their own saved findings.
+#[test]
+fn per_parser_and_encap_targets_replay_seeds_and_saved_findings() {
+    type Target = fn(&[u8]);
+    let targets: [(&str, &str, Target); 7] = [
+        ("eth", "parse", parsers::eth_target),
+        ("vlan", "parse", parsers::vlan_target),
+        ("ipv4", "parse", parsers::ipv4_target),
+        ("ipv6", "parse", parsers::ipv6_target),
+        ("udp", "parse", parsers::udp_target),
+        ("esp", "parse", parsers::esp_target),
+        ("encap", "decap", parsers::encap_target),
+    ];
+    let mut n = 0;
+    for (target, seeds, run) in targets {
+        for (name, bytes) in files(&fuzz_dir().join("seeds").join(seeds)) {
+            run(&bytes);
+            // The same seed as an IP packet behind an Ethernet header, and as a UDP/ESP
+            // payload, so each parser sees its own layer at offset 0 too.
+            for cut in [14, 20, 28, 40, 48] {
+                if bytes.len() > cut {
+                    run(&bytes[cut..]);
+                }
+            }
+            eprintln!("{target} seeds/{seeds}/{name}");
+            n += 1;
+        }
+        for (name, bytes) in files(&fuzz_dir().join("regressions").join(target)) {
+            eprintln!("{target} regressions/{target}/{name}");
+            run(&bytes);
+            n += 1;
+        }
+    }
+    assert!(n >= 7 * 10, "only {n} seeds replayed");
+}
+
+/// The invariants the one-parser targets check can fail: an ESP trailer with wrong
+/// padding is refused, and encap of a real inner packet reaches the decap identity.
+#[test]
+fn parser_targets_reach_their_checks() {
+    use dataplane::wire::esp;
+    assert!(esp::Trailer::parse(&[9, 9, 1, 2, 2, 4]).is_ok());
+    assert!(esp::Trailer::parse(&[9, 9, 1, 3, 2, 4]).is_err());
+    let seeds = files(&fuzz_dir().join("seeds").join("decap"));
+    let inner = seeds.iter().find(|(n, _)| n.ends_with("-encap")).expect("an encap seed").1;
+    let c = &harness::CONFIGS[usize::from(inner[0] & 0x0f)];
+    let out = harness::sa(c, SaDirection::Outbound, Selectors::any());
+    let mut b = HeapBuf::new(&inner[1..]);
+    assert!(encap(&mut b, &out, 1).is_ok(), "the encap seeds are accepted by encap");
+    parsers::encap_target(inner);
 }

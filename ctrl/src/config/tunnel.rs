@@ -2,12 +2,15 @@
 //! and SAs, and the checks against the tunnels before it (names, peers, selectors,
 //! inbound SPIs, keys).
 
+use std::io::Read;
+
 use zeroize::Zeroizing;
 
 use super::error::ConfigError;
 use super::model::{
     DEFAULT_HARD_BYTES, DEFAULT_HARD_SECONDS, DEFAULT_MTU, DEFAULT_NATT_PORT, DEFAULT_SOFT_PERCENT,
-    Gateway, Lifetimes, Limits, MAX_MTU, MIN_MTU, MIN_MTU_IPV6, MIN_SPI, NatT, SaConfig, Tunnel,
+    Gateway, Lifetimes, Limits, MAX_MTU, MAX_PSK_LEN, MIN_MTU, MIN_MTU_IPV6, MIN_SPI, NatT,
+    SaConfig, Tunnel,
 };
 use super::prefix::Prefix;
 use super::raw::{Dir, RawLifetime, RawSa, RawTunnel, S};
@@ -293,6 +296,9 @@ fn natt(
     }))
 }
 
+/// The largest `psk_file` read: a hex PSK of `MAX_PSK_LEN` bytes, its `0x` and line ends.
+const PSK_FILE_MAX: usize = 2 + 2 * MAX_PSK_LEN + 2;
+
 /// `psk` (text, or hex after `0x`) or `psk_file` (the same, read from a file relative to
 /// the config's directory, trailing newlines removed), never both.
 fn psk_of(
@@ -317,9 +323,22 @@ fn psk_of(
             if file.get_ref().is_empty() {
                 return Err(ctx.err(&field, file, "empty path"));
             }
-            let bytes = std::fs::read(&path).map(Zeroizing::new).map_err(|e| {
-                ctx.err(&field, file, format!("cannot read {}: {e}", path.display()))
-            })?;
+            // Bounded: a key file is at most a hex PSK and a newline. `psk_file =
+            // "/dev/zero"` (or a huge file by mistake) must be an error, not an endless read.
+            let limit = PSK_FILE_MAX;
+            let mut bytes = Zeroizing::new(Vec::new());
+            std::fs::File::open(&path)
+                .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+                .map_err(|e| {
+                    ctx.err(&field, file, format!("cannot read {}: {e}", path.display()))
+                })?;
+            if bytes.len() > limit {
+                return Err(ctx.err(
+                    &field,
+                    file,
+                    format!("{} is larger than {limit} bytes: not a key file", path.display()),
+                ));
+            }
             let mut end = bytes.len();
             while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r') {
                 end -= 1;
