@@ -285,10 +285,15 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     crate::export::telemetry::register()?;
     let lcores = worker_lcores(&eal, &plan, args)?;
-    match &config {
+    let result = match &config {
         Some(cfg) => crate::gateway::run(args, cfg, &eal, &lcores, &signals, ctl.as_mut()),
         None => cross_connect(args, &eal, &lcores, &signals, ctl.as_mut()),
-    }
+    };
+    // Stop serving the control socket (join its thread, remove the file) as soon as
+    // forwarding is over, not after the EAL teardown: a client asking meanwhile is told
+    // "the gateway is stopping" at once instead of waiting out the answer timeout.
+    drop(ctl);
+    result
 }
 
 /// Binds the control socket for `qfp ctl`: `--ctrl-socket` (a failure is a usage error),
