@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cpu;
+pub mod demo;
 pub mod eal_args;
 pub mod forward;
 pub mod gateway;

@@ -48,6 +48,12 @@ fn main() -> ExitCode {
                 ExitCode::from(e.code)
             }
         },
-        Command::Demo(_) => not_yet("demo"),
+        Command::Demo(args) => match ctrl::demo::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qfp demo: {e}");
+                ExitCode::from(e.code)
+            }
+        },
     }
 }

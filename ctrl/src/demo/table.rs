@@ -1,0 +1,98 @@
+//! The demo's live table on stderr: one row a second with the packets sent, received and
+//! missing so far, each direction's rate, each gateway's rekeys and outbound SPI (they
+//! change at every rekey), and the invalid-SPI state; events (rekeys paused, the desync,
+//! the gateway's `%CRYPTO-4-RECVD_PKT_INV_SPI` line, the recovery) as lines between rows.
+
+use super::watch::{GenLive, GwView};
+
+/// The column titles.
+pub fn header() -> String {
+    format!(
+        "{:>6}  {:>9}  {:>9}  {:>7}  {:>8}  {:>8}  {:>7}  {:>10}  {:>10}  {}",
+        "time", "sent", "received", "missing", "A->B pps", "B->A pps", "rekeys", "SPI A->B", "SPI B->A",
+        "invalid SPI (A | B)"
+    )
+}
+
+fn spi(s: Option<u32>) -> String {
+    s.map_or("-".to_string(), |x| format!("{x:#010x}"))
+}
+
+/// A gateway's invalid-SPI state in a few words: its flows and their class if it publishes
+/// them, else its unknown-SPI drop count; and a peer that is not up.
+pub fn invalid_spi_state(g: &GwView) -> String {
+    let mut s = if !g.invalid_spi.is_empty() {
+        g.invalid_spi.iter().map(|(spi, class)| format!("{spi:#x} {class}")).collect::<Vec<_>>().join(", ")
+    } else if g.unknown_spi > 0 {
+        format!("{} dropped", g.unknown_spi)
+    } else {
+        "-".to_string()
+    };
+    if let Some(p) = g.peer_state.as_deref().filter(|p| !matches!(*p, "alive" | "up" | "static")) {
+        s += &format!(" (peer {p})");
+    }
+    s
+}
+
+/// One row: the generator's figures at `t_s` and both gateways' latest statistics.
+pub fn row(t_s: f64, traffic: &GenLive, gws: [&GwView; 2]) -> String {
+    let rekeys = format!("{}/{}", gws[0].rekeys, gws[1].rekeys);
+    format!(
+        "{:>5.1}s  {:>9}  {:>9}  {:>7}  {:>8.0}  {:>8.0}  {:>7}  {:>10}  {:>10}  {} | {}",
+        t_s,
+        traffic.sent,
+        traffic.received,
+        traffic.missing,
+        traffic.stream(0).rx_pps,
+        traffic.stream(1).rx_pps,
+        rekeys,
+        spi(gws[0].out_spi),
+        spi(gws[1].out_spi),
+        invalid_spi_state(gws[0]),
+        invalid_spi_state(gws[1]),
+    )
+}
+
+/// An event line between rows.
+pub fn event(t_s: f64, what: &str) -> String {
+    format!("{:>5.2}s  ** {what}", t_s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::watch::StreamLive;
+
+    #[test]
+    fn rows_line_up_with_the_header_and_show_spis_and_state() {
+        let traffic = GenLive {
+            t_s: 3.0,
+            start_unix_s: 0.0,
+            sending: true,
+            sent: 120_000,
+            received: 119_990,
+            missing: 10,
+            streams: vec![
+                StreamLive { id: 0, rx_pps: 20000.0, sent: 60_000, received: 60_000, missing: 0 },
+                StreamLive { id: 1, rx_pps: 19990.0, sent: 60_000, received: 59_990, missing: 10 },
+            ],
+        };
+        let a = GwView {
+            rekeys: 3,
+            out_spi: Some(0x1234_5678),
+            unknown_spi: 10,
+            invalid_spi: vec![(0x2001, "out-of-sync".into())],
+            ..GwView::default()
+        };
+        let b = GwView { rekeys: 3, out_spi: Some(0x2001), peer_state: Some("dead".into()), ..GwView::default() };
+        let r = row(3.04, &traffic, [&a, &b]);
+        assert!(r.contains("0x12345678") && r.contains("0x00002001"), "{r}");
+        assert!(r.contains("3/3") && r.contains("19990"), "{r}");
+        assert!(r.ends_with("0x2001 out-of-sync | - (peer dead)"), "{r}");
+        let h = header();
+        let col = |s: &str, word: &str| s.find(word).unwrap() + word.len();
+        assert_eq!(col(&h, "received"), col(&r, "119990"), "\n{h}\n{r}");
+        assert_eq!(invalid_spi_state(&GwView { unknown_spi: 4, ..GwView::default() }), "4 dropped");
+        assert!(event(12.0, "desync").starts_with("12.00s  ** desync"));
+    }
+}
