@@ -28,8 +28,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the forwarding processor on DPDK ports (EAL arguments after `--`).
     Run(RunArgs),
-    /// Query and steer a running `qfp run` through its control socket (not implemented yet).
-    Ctl(PassArgs),
+    /// Query and steer a running `qfp run -c` through its control socket (also installed
+    /// as `qfpctl`): show drops/sa/stats/workers/invalid-spi, clear sa, rekey, debug.
+    Ctl(crate::ctl::CtlArgs),
     /// Write the capture files that drive a gateway configured by a qfp.toml: plain
     /// traffic for its protected port, ESP from its peer for its unprotected port.
     Pcap(crate::load::pcap::PcapArgs),
@@ -111,25 +112,41 @@ pub struct RunArgs {
     /// Write statistics as JSON to FILE at every interval and at exit (atomically).
     #[arg(long = "stats-json", value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
-    /// Control socket for `qfp ctl`.
+    /// Control socket for `qfp ctl` / `qfpctl` (default: /run/qfp/<EAL file prefix>.sock,
+    /// or $XDG_RUNTIME_DIR/qfp/ or /tmp/qfp/ when /run/qfp is not writable; printed at start).
     #[arg(long = "ctrl-socket", value_name = "PATH")]
     pub ctrl_socket: Option<PathBuf>,
     /// Anti-replay window in packets (0: off; else a power of two, 32..=65536), overriding
     /// the config.
     #[arg(long = "replay-window", value_name = "N", value_parser = crate::config::parse_replay_window)]
     pub replay_window: Option<u32>,
-    /// How long an old inbound SA keeps decrypting after a rekey.
-    #[arg(long = "rekey-overlap-ms", value_name = "MS")]
+    /// How long an old inbound SA keeps decrypting after the rekey that replaced it
+    /// completed [default: 2000].
+    #[arg(long = "rekey-overlap-ms", value_name = "MS", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub rekey_overlap_ms: Option<u64>,
-    /// Rekey order.
+    /// Rekey order: make-before-break (lossless) or outbound-first (the CSCty30063 order,
+    /// loses packets; for comparison) [default: make-before-break].
     #[arg(long = "rekey-order", value_name = "ORDER")]
     pub rekey_order: Option<RekeyOrder>,
-    /// Rekey every tunnel every MS milliseconds (stress).
-    #[arg(long = "rekey-every", value_name = "MS")]
+    /// Also rekey every tunnel that has a PSK every MS milliseconds (stress tests, demos).
+    #[arg(long = "rekey-every", value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub rekey_every: Option<u64>,
-    /// Repair out-of-sync SAs through the peer channel.
+    /// On an unknown SPI from a tunnel's peer, tell the peer (authenticated INVALID_SPI) so
+    /// that it drops its stale SA and rekeys at once [default: on].
     #[arg(long = "invalid-spi-recovery", value_name = "on|off")]
     pub invalid_spi_recovery: Option<OnOff>,
+    /// Log %CRYPTO-4-RECVD_PKT_INV_SPI at most once per SECS per flow (src, dst, SPI); 0
+    /// logs every report the workers send [default: 60].
+    #[arg(long = "invalid-spi-log-interval", value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub invalid_spi_log_interval: Option<u64>,
+    /// An unknown-SPI flow seen in N consecutive intervals is out of sync (not a rekey
+    /// transient) [default: 3].
+    #[arg(long = "invalid-spi-out-of-sync", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub invalid_spi_out_of_sync: Option<u32>,
     /// How idle workers wait.
     #[arg(long, value_name = "MODE", default_value = "adaptive")]
     pub poll: Poll,
@@ -147,16 +164,21 @@ pub struct RunArgs {
 impl RunArgs {
     /// The first given flag whose feature is not built yet, as the user would type it.
     pub fn not_yet(&self) -> Option<&'static str> {
+        [(self.prometheus.is_some(), "--prometheus")]
+            .into_iter()
+            .find_map(|(given, name)| given.then_some(name))
+    }
+
+    /// The first given flag that only the gateway (`-c FILE`) understands.
+    pub fn gateway_only(&self) -> Option<&'static str> {
         [
-            (self.ctrl_socket.is_some(), "--ctrl-socket"),
+            (self.replay_window.is_some(), "--replay-window"),
             (self.rekey_overlap_ms.is_some(), "--rekey-overlap-ms"),
             (self.rekey_order.is_some(), "--rekey-order"),
             (self.rekey_every.is_some(), "--rekey-every"),
-            (
-                self.invalid_spi_recovery.is_some(),
-                "--invalid-spi-recovery",
-            ),
-            (self.prometheus.is_some(), "--prometheus"),
+            (self.invalid_spi_recovery.is_some(), "--invalid-spi-recovery"),
+            (self.invalid_spi_log_interval.is_some(), "--invalid-spi-log-interval"),
+            (self.invalid_spi_out_of_sync.is_some(), "--invalid-spi-out-of-sync"),
         ]
         .into_iter()
         .find_map(|(given, name)| given.then_some(name))
@@ -208,8 +230,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match Cli::try_parse_from(args) {
+    match parse_as::<Cli, _, _>(args) {
         Ok(cli) => Parsed::Command(cli),
+        Err((text, code)) => Parsed::Exit(text, code),
+    }
+}
+
+/// Parses `args` as `C` (the `qfp` command line, or `qfpctl`'s). Errors are what to print
+/// and the exit status: help and version (0) whole, usage errors (2) as one line naming
+/// the flag plus clap's hint.
+pub fn parse_as<C, I, T>(args: I) -> Result<C, (String, i32)>
+where
+    C: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match C::try_parse_from(args) {
+        Ok(c) => Ok(c),
         Err(e) => {
             let code = e.exit_code();
             let text = e.render().to_string();
@@ -217,7 +254,7 @@ where
                 || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             {
                 // --help, --version, or no subcommand at all: print it all.
-                return Parsed::Exit(text, code);
+                return Err((text, code));
             }
             // A usage error: clap's first line names the flag; keep its final hint line
             // ("For more information, try '--help'."), drop tips and the usage block.
@@ -245,7 +282,7 @@ where
                 Some(h) if h != first => format!("{first}\n{h}"),
                 _ => first,
             };
-            Parsed::Exit(msg, 2)
+            Err((msg, 2))
         }
     }
 }
@@ -352,15 +389,44 @@ mod tests {
 
     #[test]
     fn not_yet_flags_parse_and_are_named() {
+        assert_eq!(run(&["--prometheus", "127.0.0.1:9100"]).unwrap().not_yet(), Some("--prometheus"));
+    }
+
+    #[test]
+    fn control_core_flags_parse_and_need_the_gateway() {
+        let r = run(&[
+            "--ctrl-socket",
+            "/tmp/q.sock",
+            "--rekey-overlap-ms",
+            "500",
+            "--rekey-order",
+            "outbound-first",
+            "--rekey-every",
+            "20",
+            "--invalid-spi-recovery",
+            "off",
+            "--invalid-spi-log-interval",
+            "0",
+            "--invalid-spi-out-of-sync",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(r.ctrl_socket, Some(PathBuf::from("/tmp/q.sock")));
+        assert_eq!((r.rekey_overlap_ms, r.rekey_every), (Some(500), Some(20)));
+        assert_eq!(r.rekey_order, Some(RekeyOrder::OutboundFirst));
+        assert_eq!(r.invalid_spi_recovery, Some(OnOff::Off));
+        assert_eq!((r.invalid_spi_log_interval, r.invalid_spi_out_of_sync), (Some(0), Some(5)));
+        assert_eq!((r.not_yet(), r.gateway_only()), (None, Some("--rekey-overlap-ms")));
+        assert_eq!(run(&["--ctrl-socket", "/tmp/q"]).unwrap().gateway_only(), None);
         for (args, flag) in [
-            (&["--ctrl-socket", "/tmp/q"][..], "--ctrl-socket"),
-            (&["--rekey-overlap-ms", "2000"], "--rekey-overlap-ms"),
-            (&["--rekey-order", "outbound-first"], "--rekey-order"),
-            (&["--rekey-every", "100"], "--rekey-every"),
-            (&["--invalid-spi-recovery", "on"], "--invalid-spi-recovery"),
-            (&["--prometheus", "127.0.0.1:9100"], "--prometheus"),
+            (&["--rekey-every", "0"][..], "--rekey-every"),
+            (&["--rekey-order", "sideways"], "--rekey-order"),
+            (&["--invalid-spi-recovery", "maybe"], "--invalid-spi-recovery"),
+            (&["--invalid-spi-out-of-sync", "0"], "--invalid-spi-out-of-sync"),
+            (&["--rekey-overlap-ms", "-5"], "--rekey-overlap-ms"),
         ] {
-            assert_eq!(run(args).unwrap().not_yet(), Some(flag));
+            let (msg, code) = run(args).unwrap_err();
+            assert!(code == 2 && msg.contains(flag), "{args:?}: {msg}");
         }
     }
 

@@ -1,9 +1,10 @@
 //! The control core of `qfp run`: the main lcore, while the workers forward. It wakes at
-//! least every [`TICK`] to run the mode's [`Hooks::tick`] (the gateway drains the punt
-//! and report rings and reclaims old tables there; rekeys, the peer channel and the
-//! control socket join it later), publishes statistics every `--stats-interval` (the
-//! `--stats-json` document and the live line), and returns when `--duration` is over or
-//! SIGINT/SIGTERM arrived.
+//! least every [`Hooks::tick_period`] to run the mode's [`Hooks::tick`] (the gateway runs
+//! its control core there: punts, the peer channel and its timers, lifetimes, rekeys,
+//! unknown-SPI reports, reclaim) and to answer the control socket's requests
+//! ([`Hooks::ctl`]), publishes statistics every `--stats-interval` (the `--stats-json`
+//! document and the live line), and returns when `--duration` is over or SIGINT/SIGTERM
+//! arrived.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,9 @@ use anyhow::Context;
 use dpdk_sys::Port;
 
 use crate::cli::RunArgs;
+use crate::ctl::answer;
+use crate::ctl::proto::{Request, Response};
+use crate::ctl::server::CtlServer;
 use crate::stats::{self, PortJson, Snapshot};
 
 /// Why forwarding stopped.
@@ -58,11 +62,25 @@ impl Signals {
 
 /// What the control loop calls: the mode's periodic work and its statistics.
 pub trait Hooks {
-    /// Called at least every [`TICK`]: the gateway drains punts and unknown-SPI reports
-    /// and reclaims replaced tables here (later: peer channel, rekeys, timers).
+    /// Called at least every [`Hooks::tick_period`]: the gateway's control core runs here.
     fn tick(&mut self);
     /// The stats document for this moment.
     fn snapshot(&mut self, uptime_s: f64, is_final: bool) -> Snapshot;
+    /// Longest sleep between two ticks.
+    fn tick_period(&self) -> Duration {
+        TICK
+    }
+    /// Answers a control-socket request. By default: what the statistics document can
+    /// answer (show stats, drops, workers); other commands need the gateway.
+    fn ctl(&mut self, req: &Request, uptime_s: f64) -> Response {
+        let snap = self.snapshot(uptime_s, false);
+        answer::from_snapshot(req, &snap).unwrap_or_else(|| {
+            Response::refused(format!(
+                "`{}`: this qfp runs the L2 cross-connect (no -c FILE): it has no SAs",
+                req.describe()
+            ))
+        })
+    }
 }
 
 /// Longest sleep of the control core between two [`Hooks::tick`]s.
@@ -95,14 +113,19 @@ pub fn control_loop(
     started: Instant,
     signals: &Signals,
     hooks: &mut impl Hooks,
+    mut ctl: Option<&mut CtlServer>,
 ) -> StopReason {
     let interval = Duration::from_secs_f64(args.stats_interval);
     let deadline = (args.duration > 0.0).then(|| started + Duration::from_secs_f64(args.duration));
     let mut next = started + interval;
     let mut prev: Option<Snapshot> = None;
     let mut json_failed = false;
+    let tick = hooks.tick_period();
     loop {
         hooks.tick();
+        if let Some(server) = ctl.as_deref_mut() {
+            server.poll(|req| hooks.ctl(req, started.elapsed().as_secs_f64()));
+        }
         if let Some(sig) = signals.received() {
             return StopReason::Signal(sig);
         }
@@ -125,7 +148,7 @@ pub fn control_loop(
             prev = Some(snap);
             next += interval;
         }
-        let mut wake = next.min(now + TICK);
+        let mut wake = next.min(now + tick);
         if let Some(d) = deadline {
             wake = wake.min(d);
         }

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod ctl;
 pub mod cpu;
 pub mod demo;
 pub mod eal_args;

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
                 ExitCode::from(e.code)
             }
         },
-        Command::Ctl(_) => not_yet("ctl"),
+        Command::Ctl(args) => ExitCode::from(ctrl::ctl::client::main(&args, "qfp ctl")),
         Command::Pcap(args) => match ctrl::load::pcap::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

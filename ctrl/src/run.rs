@@ -25,6 +25,7 @@ use dataplane::gateway::{PortRole, WorkerStats};
 use crate::cli::RunArgs;
 use crate::config::{self, Config, Overrides};
 use crate::control::{self, Hooks, Signals, StopReason};
+use crate::ctl::server::CtlServer;
 use crate::eal_args::{self, Host};
 use crate::forward::{self, Lane, QueuePlan};
 use crate::stats::{self, Snapshot};
@@ -206,10 +207,10 @@ pub(crate) fn finish(
 /// Reads `-c FILE` and applies the overrides; a bad file or flag is a usage failure.
 fn load_config(args: &RunArgs) -> Result<Option<Config>, Failure> {
     let Some(path) = &args.config else {
-        if args.replay_window.is_some() {
-            return Err(usage(
-                "--replay-window: only the gateway has a replay window: give -c FILE",
-            ));
+        if let Some(flag) = args.gateway_only() {
+            return Err(usage(format!(
+                "{flag}: only the IPsec gateway has SAs to rekey or check: give -c FILE"
+            )));
         }
         return Ok(None);
     };
@@ -250,6 +251,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         eprintln!("qfp: {note}");
     }
     let signals = Signals::install()?;
+    let mut ctl = control_socket(args, &plan.args)?;
 
     let mut runtime_dir = RemoveDirOnDrop(None);
     let eal = Eal::init(&plan.args).map_err(|e| match e.errno() {
@@ -263,8 +265,36 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let lcores = worker_lcores(&eal, &plan, args)?;
     match &config {
-        Some(cfg) => crate::gateway::run(args, cfg, &eal, &lcores, &signals),
-        None => cross_connect(args, &eal, &lcores, &signals),
+        Some(cfg) => crate::gateway::run(args, cfg, &eal, &lcores, &signals, ctl.as_mut()),
+        None => cross_connect(args, &eal, &lcores, &signals, ctl.as_mut()),
+    }
+}
+
+/// Binds the control socket for `qfp ctl`: `--ctrl-socket` (a failure is a usage error),
+/// else the default path for this EAL file prefix (a failure is a warning: the gateway
+/// runs without one). Says where it is.
+fn control_socket(args: &RunArgs, eal_args: &[String]) -> Result<Option<CtlServer>, Failure> {
+    let (path, given) = match &args.ctrl_socket {
+        Some(p) => (p.clone(), true),
+        None => {
+            let prefix = crate::ctl::path::file_prefix(eal_args);
+            (crate::ctl::path::default_socket(&prefix), false)
+        }
+    };
+    match CtlServer::bind(&path) {
+        Ok(s) => {
+            eprintln!(
+                "qfp: control socket {} (qfp ctl --ctrl-socket {} show stats)",
+                path.display(),
+                path.display()
+            );
+            Ok(Some(s))
+        }
+        Err(e) if given => Err(usage(e)),
+        Err(e) => {
+            eprintln!("qfp: no control socket: {e}");
+            Ok(None)
+        }
     }
 }
 
@@ -320,6 +350,7 @@ fn cross_connect(
     eal: &Eal,
     lcores: &[u32],
     signals: &Signals,
+    ctl: Option<&mut CtlServer>,
 ) -> Result<(), Failure> {
     let port_ids = eal.port_ids();
     if port_ids.len() < 2 {
@@ -394,7 +425,7 @@ fn cross_connect(
                 s.launch(lcores[w], move || forward::run(lanes, burst, poll, stop, c))?;
             }
             let mut hooks = CrossConnect { ports, lcores, counters };
-            Ok(control::control_loop(args, started, signals, &mut hooks))
+            Ok(control::control_loop(args, started, signals, &mut hooks, ctl))
         })
     };
 

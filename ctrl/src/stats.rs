@@ -57,6 +57,9 @@ pub struct WorkerJson {
     pub handed_off: u64,
     /// Packets it received from other workers' handoffs.
     pub handoff_received: u64,
+    /// SAs it owns (inbound SAs and tunnels' outbound SAs; gateway only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sas: Option<u32>,
 }
 
 /// One SA in the stats JSON.
@@ -83,7 +86,7 @@ pub struct SaJson {
 }
 
 /// One tunnel in the stats JSON.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TunnelJson {
     /// Its name.
     pub name: String,
@@ -93,6 +96,24 @@ pub struct TunnelJson {
     pub owner: u16,
     /// Its SAs: the outbound one first, then the inbound ones.
     pub sa: Vec<SaJson>,
+    /// The peer's outer address (gateway control core).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// "alive", "dead" (the peer channel gets no answer) or "static" (no PSK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_state: Option<&'static str>,
+    /// The rekey exchange under way: "idle", "initiating", ... (tunnels with a PSK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<&'static str>,
+    /// The SPI it encrypts with now, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_spi: Option<u32>,
+    /// Why it was rekeyed (tunnels with a PSK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rekey_triggers: Option<crate::gateway::core::Triggers>,
+    /// Its peer channel's counters (tunnels with a PSK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_channel: Option<crate::peer::PeerStats>,
 }
 
 /// `inbound` of the stats JSON.
@@ -134,6 +155,24 @@ pub struct ControlJson {
     pub handoff_ring: u64,
 }
 
+/// The control core's summary (gateway only).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CoreJson {
+    /// Outbound SA switches since start, all tunnels.
+    pub rekeys: u64,
+    /// Tunnels whose peer answers.
+    pub peers_alive: u64,
+    /// Tunnels whose peer does not answer.
+    pub peers_dead: u64,
+    /// Tunnels without PSK.
+    pub static_tunnels: u64,
+    /// Unknown-SPI flows out of sync now.
+    pub out_of_sync_flows: u64,
+    /// The control core's counters.
+    #[serde(flatten)]
+    pub counts: crate::gateway::core::CoreCounts,
+}
+
 /// The stats JSON document (design section 9). Fields are added, never renamed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Snapshot {
@@ -158,6 +197,12 @@ pub struct Snapshot {
     /// The gateway's control core.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control: Option<ControlJson>,
+    /// The gateway's rekeys and peers (control core).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core: Option<CoreJson>,
+    /// Unknown-SPI flows and their classification (gateway).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid_spi: Option<crate::gateway::invalid_spi::InvalidSpiJson>,
     /// True in the last document, written after the workers stopped.
     #[serde(rename = "final")]
     pub is_final: bool,
@@ -194,6 +239,7 @@ impl Snapshot {
                     drops: w.counters.total_drops(),
                     handed_off: w.counters.events(Event::HandedOff),
                     handoff_received: w.counters.events(Event::HandoffReceived),
+                    sas: None,
                 })
                 .collect(),
             drops: c.iter_drops().map(|(r, n)| (r.name(), n)).collect(),
@@ -207,6 +253,8 @@ impl Snapshot {
             },
             outbound: Outbound { encrypted: c.events(Event::Encrypted) },
             control,
+            core: None,
+            invalid_spi: None,
             is_final,
         }
     }
@@ -339,6 +387,7 @@ mod tests {
             rekeys: 0,
             owner: 1,
             sa: vec![sa(0x1001, "out", 0, 0), sa(0x2001, "in", 3, 2), sa(0x2002, "in", 1, 0)],
+            ..TunnelJson::default()
         };
         let s = Snapshot::new(1.0, vec![], &[], vec![t], Some(ControlJson::default()), true);
         let v = serde_json::to_value(&s).unwrap();

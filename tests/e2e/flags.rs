@@ -35,20 +35,28 @@ fn bad_values_exit_2_naming_the_flag() {
 
 #[test]
 fn later_stage_flags_say_not_implemented_yet() {
+    let line = refused(&["--prometheus", "127.0.0.1:9100"], "--prometheus");
+    assert!(line.contains("not implemented yet"), "{line}");
+}
+
+#[test]
+fn control_core_flags_need_the_gateway() {
     for (args, flag) in [
         (&["--rekey-every", "100"][..], "--rekey-every"),
-        (&["--ctrl-socket", "/tmp/qfp.sock"], "--ctrl-socket"),
+        (&["--rekey-order", "outbound-first"], "--rekey-order"),
+        (&["--rekey-overlap-ms", "10"], "--rekey-overlap-ms"),
         (&["--invalid-spi-recovery", "on"], "--invalid-spi-recovery"),
-        (&["--prometheus", "127.0.0.1:9100"], "--prometheus"),
+        (&["--invalid-spi-log-interval", "5"], "--invalid-spi-log-interval"),
+        (&["--invalid-spi-out-of-sync", "2"], "--invalid-spi-out-of-sync"),
     ] {
         let line = refused(args, flag);
-        assert!(line.contains("not implemented yet"), "{line}");
+        assert!(line.contains("give -c FILE"), "{line}");
     }
 }
 
 #[test]
 fn later_subcommands_say_not_implemented_yet() {
-    for sub in ["ctl", "demo"] {
+    for sub in ["demo"] {
         let out = Qfp::new([sub, "show", "drops"]).output();
         out.assert_code(2);
         assert!(

@@ -12,8 +12,11 @@
 //! workers to stop, waits until they have drained the rings between them (nothing left in
 //! flight), and writes the final statistics. `docs/gateway.md` describes the design.
 
+pub mod answers;
 pub mod build;
 pub mod control;
+pub mod core;
+pub mod invalid_spi;
 pub mod io;
 pub mod shard;
 pub mod spi;
@@ -30,8 +33,11 @@ use crate::control::{Hooks, Signals, StopReason, control_loop, port_stats};
 use crate::forward;
 use crate::mbuf::MbufPacket;
 use crate::run::{Failure, cache_for, close_ports, describe_port, finish, pool_size, usage};
+use crate::ctl::proto::{Request, Response};
 use crate::stats::Snapshot;
 use control::GatewayControl;
+use core::{ControlCore, CoreSettings, LogSink};
+use invalid_spi::InvalidSpiSettings;
 use io::DpdkIo;
 use shard::Sharding;
 
@@ -68,35 +74,95 @@ fn mbufs_needed(plan: &build::PortPlan, args: &RunArgs, workers: u64, cache: u32
     rings + bursts + between + (workers + 1) * u64::from(cache) * 3 / 2
 }
 
-/// The gateway's statistics, from the control core.
+/// The control loop's hooks for the gateway: the control core ticks, answers qfpctl and
+/// completes the statistics.
 struct GatewayHooks<'c, 's, 'p> {
     control: &'c mut GatewayControl<'s, MbufPacket<'p>>,
+    core: &'c mut ControlCore,
     ports: &'c [Port<'p>],
     lcores: &'c [u32],
     shared: &'s Shared<MbufPacket<'p>>,
 }
 
+/// The statistics document of the gateway now.
+fn gateway_snapshot(
+    control: &GatewayControl<'_, MbufPacket<'_>>,
+    core: &ControlCore,
+    ports: &[Port<'_>],
+    lcores: &[u32],
+    shared: &Shared<MbufPacket<'_>>,
+    uptime_s: f64,
+    is_final: bool,
+) -> Snapshot {
+    let ports: Vec<&Port<'_>> = ports.iter().collect();
+    let workers: Vec<_> =
+        lcores.iter().zip(shared.stats.iter()).map(|(&l, c)| (l, c.snapshot())).collect();
+    let mut snap = Snapshot::new(
+        uptime_s,
+        port_stats(&ports, Some(["protected", "unprotected"])),
+        &workers,
+        control.tunnels_json(),
+        Some(control.control_json()),
+        is_final,
+    );
+    answers::decorate(core, control, control.now_ns(), &mut snap);
+    snap
+}
+
 impl Hooks for GatewayHooks<'_, '_, '_> {
     fn tick(&mut self) {
-        self.control.tick();
+        let now = self.control.now_ns();
+        self.core.tick(self.control, now);
+    }
+
+    fn tick_period(&self) -> std::time::Duration {
+        if self.core.has_peers() { PEER_TICK } else { crate::control::TICK }
     }
 
     fn snapshot(&mut self, uptime_s: f64, is_final: bool) -> Snapshot {
-        let ports: Vec<&Port<'_>> = self.ports.iter().collect();
-        let workers: Vec<_> = self
-            .lcores
-            .iter()
-            .zip(self.shared.stats.iter())
-            .map(|(&l, c)| (l, c.snapshot()))
-            .collect();
-        Snapshot::new(
+        gateway_snapshot(
+            self.control,
+            self.core,
+            self.ports,
+            self.lcores,
+            self.shared,
             uptime_s,
-            port_stats(&ports, Some(["protected", "unprotected"])),
-            &workers,
-            self.control.tunnels_json(),
-            Some(self.control.control_json()),
             is_final,
         )
+    }
+
+    fn ctl(&mut self, req: &Request, uptime_s: f64) -> Response {
+        let now = self.control.now_ns();
+        let (ports, lcores, shared) = (self.ports, self.lcores, self.shared);
+        answers::answer(self.core, self.control, now, req, |core, control| {
+            gateway_snapshot(control, core, ports, lcores, shared, uptime_s, false)
+        })
+    }
+}
+
+/// The control core's tick when a tunnel has a peer channel: each leg of a rekey waits for
+/// the receiving control core's next tick, so this bounds a rekey to a few ms.
+pub const PEER_TICK: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The control core's settings from the command line and the config.
+pub fn core_settings(args: &RunArgs, cfg: &Config) -> CoreSettings {
+    let defaults = InvalidSpiSettings::default();
+    CoreSettings {
+        rekey_order: match args.rekey_order {
+            Some(crate::cli::RekeyOrder::OutboundFirst) => crate::peer::RekeyOrder::OutboundFirst,
+            _ => crate::peer::RekeyOrder::MakeBeforeBreak,
+        },
+        rekey_overlap_ms: args.rekey_overlap_ms.unwrap_or(2000),
+        rekey_every_ms: args.rekey_every,
+        invalid_spi: InvalidSpiSettings {
+            log_interval_ns: args
+                .invalid_spi_log_interval
+                .map_or(defaults.log_interval_ns, |s| s * 1_000_000_000),
+            out_of_sync_after: args.invalid_spi_out_of_sync.unwrap_or(defaults.out_of_sync_after),
+            recovery: args.invalid_spi_recovery != Some(crate::cli::OnOff::Off),
+        },
+        replay_window: cfg.gateway.replay_window,
+        tune: None,
     }
 }
 
@@ -159,6 +225,7 @@ pub fn run(
     eal: &Eal,
     lcores: &[u32],
     signals: &Signals,
+    ctl: Option<&mut crate::ctl::server::CtlServer>,
 ) -> Result<(), Failure> {
     let workers = lcores.len() as u16;
     let ids = [
@@ -220,6 +287,13 @@ pub fn run(
         GatewayControl::new(writer, &shared, sharding, build::spi_pool(cfg), tunnels, clock, alloc);
     let now = gw.now_ns();
     build::publish_static(&mut gw, cfg, now, args.quiet)?;
+    let wall_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let settings = core_settings(args, cfg);
+    let mut core =
+        ControlCore::new(cfg, settings, now, wall_ns, rand::make_rng(), LogSink::Stderr)
+            .map_err(|e| anyhow::anyhow!(e))?;
 
     let started = Instant::now();
     let scoped = {
@@ -233,7 +307,7 @@ pub fn run(
             ios.push(DpdkIo::new([rx_p, rx_u], [tx_p.remove(w), tx_u.remove(w)]));
         }
         ios.reverse();
-        let (shared, ports, gw) = (&shared, &ports, &mut gw);
+        let (shared, ports, gw, core) = (&shared, &ports, &mut gw, &mut core);
         eal.scope(|s| -> Result<StopReason, Failure> {
             let _stop = StopWorkers(&shared.run);
             let nworkers = ios.len();
@@ -253,8 +327,8 @@ pub fn run(
                     return Err(e.into());
                 }
             }
-            let mut hooks = GatewayHooks { control: gw, ports, lcores, shared };
-            Ok(control_loop(args, started, signals, &mut hooks))
+            let mut hooks = GatewayHooks { control: gw, core, ports, lcores, shared };
+            Ok(control_loop(args, started, signals, &mut hooks, ctl))
         })
     };
 
@@ -262,8 +336,7 @@ pub fn run(
     // final and nothing is in flight. Take what was punted, read the ports, close them.
     gw.tick();
     let uptime = started.elapsed().as_secs_f64();
-    let final_snap = GatewayHooks { control: &mut gw, ports: &ports, lcores, shared: &shared }
-        .snapshot(uptime, true);
+    let final_snap = gateway_snapshot(&gw, &core, &ports, lcores, &shared, uptime, true);
     drop(gw);
     drop(shared);
     let close_errors = close_ports(ports);

@@ -230,7 +230,7 @@ impl fmt::Display for Event {
 }
 
 /// Counters of one tunnel's peer channel (plain fields, as in quinn).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PeerStats {
     /// Authentic, fresh, well-formed messages.
     pub rx_accepted: u64,
