@@ -21,10 +21,6 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
-    let not_yet = |what: &str| {
-        eprintln!("qfp: `qfp {what}` is not implemented yet");
-        ExitCode::from(2)
-    };
     match cli.command {
         Command::Run(args) => match ctrl::run::run(&args) {
             Ok(()) => ExitCode::SUCCESS,

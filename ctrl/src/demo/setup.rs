@@ -64,10 +64,12 @@ impl Layout {
 
     /// One line for the header.
     pub fn describe(&self) -> String {
-        format!(
-            "CPU {}: qfp gen and the control lcores; CPU {}: A's worker; CPU {}: B's worker",
-            self.traffic, self.a, self.b
-        )
+        let workers = if self.a == self.b {
+            format!("CPU {}: both gateways' workers (adaptive polling)", self.a)
+        } else {
+            format!("CPU {}: A's worker, CPU {}: B's worker", self.a, self.b)
+        };
+        format!("CPU {}: qfp gen and the gateways' control lcores; {workers}", self.traffic)
     }
 }
 

@@ -16,6 +16,7 @@ use super::summary::{Desync, Observed, Summary};
 use super::watch::{GenFinal, GenLive, GwView};
 use super::{DemoArgs, Options, table};
 use crate::cli::RekeyOrder;
+use crate::ctl::proto::Request;
 use crate::eal_args::Host;
 use crate::load::Failure;
 
@@ -92,6 +93,8 @@ struct DesyncState {
     unknown_before: u64,
     detected: Option<(f64, String)>,
     recovered_live: Option<f64>,
+    /// B's new outbound SPI, once its statistics show it.
+    replaced_by: Option<u32>,
     failed: Option<String>,
 }
 
@@ -109,6 +112,8 @@ struct Show<'a> {
     /// Unix time the generator started sending: the demo's t = 0.
     t0: Option<f64>,
     live: GenLive,
+    /// The generator's figures at the last row.
+    shown: GenLive,
     gws: [GwView; 2],
     next_row: f64,
     next_rekey: f64,
@@ -144,6 +149,7 @@ pub fn run(args: &DemoArgs, opts: &Options) -> Result<(), Failure> {
         clock: (Instant::now(), unix_now()),
         t0: None,
         live: GenLive::default(),
+        shown: GenLive::default(),
         gws: [GwView::default(), GwView::default()],
         next_row: 1.0,
         next_rekey: opts.rekey_every_ms as f64 / 1000.0,
@@ -229,7 +235,8 @@ impl Show<'_> {
             )),
             None => self.say("no desync (--desync-at 0)"),
         }
-        self.say(&format!("{}; files in {}", self.plan.layout.describe(), self.plan.dir.display()));
+        self.say(&self.plan.layout.describe());
+        self.say(&format!("configs, logs and reports in {}", self.plan.dir.display()));
     }
 
     /// Waits (watching children and signals) until `ready`, at most [`START_LIMIT`].
@@ -328,7 +335,8 @@ impl Show<'_> {
             }
             self.track_desync(t);
             if self.live.t_s >= self.next_row {
-                eprintln!("{}", table::row(self.live.t_s, &self.live, [&self.gws[0], &self.gws[1]]));
+                eprintln!("{}", table::row(&self.live, &self.shown, [&self.gws[0], &self.gws[1]]));
+                self.shown = self.live.clone();
                 self.next_row = self.live.t_s.floor() + 1.0;
             }
             std::thread::sleep(TICK);
@@ -373,10 +381,18 @@ impl Show<'_> {
         }
         let side = (self.rekeys_requested % 2) as usize;
         self.rekeys_requested += 1;
-        if let Err(e) = self.ctl(side, &["rekey", "all"]) {
+        // In process (what `qfp ctl rekey all` sends): a request every few ms is cheap.
+        let asked = crate::ctl::client::ask(&self.plan.ctl[side], &Request::Rekey { peer: None });
+        let refused = match asked {
+            Ok(r) if r.ok => None,
+            Ok(r) => Some(r.error.unwrap_or_else(|| "refused".into())),
+            Err(e) => Some(e.message),
+        };
+        if let Some(e) = refused {
             self.rekey_failures += 1;
             if self.rekey_failures == 1 {
-                eprintln!("{}", table::event(t, &format!("rekey request failed: {e}")));
+                let who = ["A", "B"][side];
+                eprintln!("{}", table::event(t, &format!("rekey request to {who} failed: {e}")));
             }
         }
     }
@@ -433,8 +449,13 @@ impl Show<'_> {
         if self.desync.recovered_live.is_none() && self.live.t_s - interval > det.max(inj) && cut.rx_pps > 0.0 {
             let at = self.live.t_s - interval;
             self.desync.recovered_live = Some(at);
-            let spi = self.gws[1].out_spi.map_or("?".into(), |s| format!("{s:#x}"));
-            eprintln!("{}", table::event(at, &format!("recovered: B -> A traffic flows again (B now sends on SA {spi})")));
+            eprintln!("{}", table::event(at, "recovered: B -> A traffic flows again"));
+        }
+        if self.desync.replaced_by.is_none()
+            && let Some(new) = self.gws[1].out_spi.filter(|s| Some(*s) != self.desync.spi)
+        {
+            self.desync.replaced_by = Some(new);
+            eprintln!("{}", table::event(t, &format!("B's outbound SA is now {new:#x} (was the forgotten one)")));
         }
     }
 

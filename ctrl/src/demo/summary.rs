@@ -88,27 +88,35 @@ pub struct Summary {
     pub rekey_every_ms: u64,
     /// Rekeys the demo asked for.
     pub rekeys_requested: u64,
-    /// Packets per second per direction.
+    /// Packets per second per direction asked for.
     pub rate_pps: u32,
+    /// Packets per second per direction sent (the generator's sends are refused, and
+    /// retried, when a gateway falls behind: on a small shared machine, less than asked).
+    pub sent_pps: f64,
     /// Seconds of sending.
     pub duration_s: f64,
     /// Why sending stopped ("duration", "signal").
     pub stopped_by: String,
 }
 
-/// The lossy run of `s` that starts at `from_s` (a bucket earlier: packets in flight when
-/// the SA went), as (first bucket, last bucket, recovered_s). Recovery time: the start of
-/// the last lossy bucket plus the share of it that was lost (loss comes first in it).
+/// The lossy run of `s` around the injection at `from_s`, as (first bucket, last bucket,
+/// recovered_s): the first lossy bucket from the one before the injection on (within 2 s,
+/// or the loss is something else), extended over the lossy buckets right before it
+/// (packets sent before the injection but still queued when the SA went). Recovery time:
+/// the start of the last lossy bucket plus the share of it that was lost (loss comes first
+/// in it); none if the run lasts until sending stopped.
 pub fn outage(s: &StreamFinal, bucket_s: f64, from_s: f64) -> Option<(usize, usize, Option<f64>)> {
     if bucket_s <= 0.0 {
         return None;
     }
     let start = ((from_s / bucket_s).floor() as usize).saturating_sub(1);
     let (lost, sent) = (&s.lost_by_bucket, &s.sent_by_bucket);
-    let first = (start..lost.len()).find(|&i| lost[i] > 0)?;
-    // Loss must begin near the injection (within 2 s), or it is something else.
+    let mut first = (start..lost.len()).find(|&i| lost[i] > 0)?;
     if (first as f64) * bucket_s > from_s + 2.0 {
         return None;
+    }
+    while first > 0 && lost[first - 1] > 0 {
+        first -= 1;
     }
     let mut last = first;
     while last + 1 < lost.len() && lost[last + 1] > 0 {
@@ -173,6 +181,11 @@ impl Summary {
             }
         }
         desync.lost = desync_lost;
+        // Milliseconds are what the clocks can tell apart.
+        let ms = |x: Option<f64>| x.map(|v| (v * 1000.0).round() / 1000.0);
+        desync.injected_s = ms(desync.injected_s);
+        desync.detected_s = ms(desync.detected_s);
+        desync.recovered_s = ms(desync.recovered_s);
         Summary {
             sent,
             received,
@@ -189,7 +202,12 @@ impl Summary {
             rekey_every_ms,
             rekeys_requested: seen.rekeys_requested,
             rate_pps,
-            duration_s: traffic.duration_s,
+            sent_pps: if traffic.duration_s > 0.0 {
+                (sent as f64 / 2.0 / traffic.duration_s).round()
+            } else {
+                0.0
+            },
+            duration_s: (traffic.duration_s * 1000.0).round() / 1000.0,
             stopped_by: traffic.stopped_by.clone(),
         }
     }
@@ -215,8 +233,8 @@ impl Summary {
     /// The text summary (several lines, the last one [`Summary::line`]).
     pub fn text(&self) -> String {
         let mut s = format!(
-            "\nqfp demo: summary ({:.1} s of traffic at {} pps each way, stopped by {})\n",
-            self.duration_s, self.rate_pps, self.stopped_by
+            "\nqfp demo: summary ({:.1} s of traffic, {:.0} pps each way sent of {} asked, stopped by {})\n",
+            self.duration_s, self.sent_pps, self.rate_pps, self.stopped_by
         );
         for d in &self.directions {
             s += &format!("  {:<6}  sent {:>9}  received {:>9}  lost {:>7}\n", d.name, d.sent, d.received, d.lost);
@@ -312,6 +330,14 @@ mod tests {
         }
         assert!(v["desync"]["lost"].is_u64());
         assert!(s.text().ends_with(&format!("{}\n", s.line())));
+    }
+
+    #[test]
+    fn packets_queued_before_the_injection_belong_to_the_desync() {
+        let g = report(&[0; 10], &[0, 0, 0, 30, 100, 100, 10, 0, 0, 0]);
+        let s = Summary::new(&g, [&GwView::default(), &GwView::default()], &observed(0.58), "make-before-break", 0, 1000);
+        assert_eq!((s.desync.lost, s.lost_in_rekeys), (240, 0));
+        assert_eq!(s.desync.recovered_s, Some(0.61));
     }
 
     #[test]

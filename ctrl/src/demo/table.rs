@@ -1,5 +1,6 @@
 //! The demo's live table on stderr: one row a second with the packets sent, received and
-//! missing so far, each direction's rate, each gateway's rekeys and outbound SPI (they
+//! lost so far (the generator's `missing`: numbers below the highest received that never
+//! arrived), each direction's rate, each gateway's rekeys and outbound SPI (they
 //! change at every rekey), and the invalid-SPI state; events (rekeys paused, the desync,
 //! the gateway's `%CRYPTO-4-RECVD_PKT_INV_SPI` line, the recovery) as lines between rows.
 
@@ -9,7 +10,7 @@ use super::watch::{GenLive, GwView};
 pub fn header() -> String {
     format!(
         "{:>6}  {:>9}  {:>9}  {:>7}  {:>8}  {:>8}  {:>7}  {:>10}  {:>10}  {}",
-        "time", "sent", "received", "missing", "A->B pps", "B->A pps", "rekeys", "SPI A->B", "SPI B->A",
+        "time", "sent", "received", "lost", "A->B pps", "B->A pps", "rekeys", "SPI A->B", "SPI B->A",
         "invalid SPI (A | B)"
     )
 }
@@ -34,17 +35,25 @@ pub fn invalid_spi_state(g: &GwView) -> String {
     s
 }
 
-/// One row: the generator's figures at `t_s` and both gateways' latest statistics.
-pub fn row(t_s: f64, traffic: &GenLive, gws: [&GwView; 2]) -> String {
+/// One row: the generator's figures now (`traffic`) and at the previous row (`prev`: the
+/// rates are over the whole interval between rows, not the generator's last 100 ms), and
+/// both gateways' latest statistics.
+pub fn row(traffic: &GenLive, prev: &GenLive, gws: [&GwView; 2]) -> String {
     let rekeys = format!("{}/{}", gws[0].rekeys, gws[1].rekeys);
+    let dt = traffic.t_s - prev.t_s;
+    let rate = |id: u8| {
+        let n = traffic.stream(id).received.saturating_sub(prev.stream(id).received);
+        if dt > 0.0 { n as f64 / dt } else { 0.0 }
+    };
     format!(
-        "{:>5.1}s  {:>9}  {:>9}  {:>7}  {:>8.0}  {:>8.0}  {:>7}  {:>10}  {:>10}  {} | {}",
-        t_s,
+        "{:>5.1}s{} {:>9}  {:>9}  {:>7}  {:>8.0}  {:>8.0}  {:>7}  {:>10}  {:>10}  {} | {}",
+        traffic.t_s,
+        if traffic.sending { " " } else { "d" },
         traffic.sent,
         traffic.received,
         traffic.missing,
-        traffic.stream(0).rx_pps,
-        traffic.stream(1).rx_pps,
+        rate(0),
+        rate(1),
         rekeys,
         spi(gws[0].out_spi),
         spi(gws[1].out_spi),
@@ -65,6 +74,14 @@ mod tests {
 
     #[test]
     fn rows_line_up_with_the_header_and_show_spis_and_state() {
+        let prev = GenLive {
+            t_s: 2.0,
+            streams: vec![
+                StreamLive { id: 0, received: 40_000, ..StreamLive::default() },
+                StreamLive { id: 1, received: 40_000, ..StreamLive::default() },
+            ],
+            ..GenLive::default()
+        };
         let traffic = GenLive {
             t_s: 3.0,
             start_unix_s: 0.0,
@@ -85,9 +102,12 @@ mod tests {
             ..GwView::default()
         };
         let b = GwView { rekeys: 3, out_spi: Some(0x2001), peer_state: Some("dead".into()), ..GwView::default() };
-        let r = row(3.04, &traffic, [&a, &b]);
+        let r = row(&traffic, &prev, [&a, &b]);
         assert!(r.contains("0x12345678") && r.contains("0x00002001"), "{r}");
-        assert!(r.contains("3/3") && r.contains("19990"), "{r}");
+        assert!(r.contains("3/3") && r.contains("  20000  ") && r.contains("19990"), "{r}");
+        assert!(r.starts_with("  3.0s  "), "{r}");
+        let drain = row(&GenLive { sending: false, ..traffic.clone() }, &prev, [&a, &b]);
+        assert!(drain.starts_with("  3.0sd "), "{drain}");
         assert!(r.ends_with("0x2001 out-of-sync | - (peer dead)"), "{r}");
         let h = header();
         let col = |s: &str, word: &str| s.find(word).unwrap() + word.len();
