@@ -1,0 +1,88 @@
+//! `qfp demo` end to end: the whole show (two gateways, the generator, rekeys, the desync
+//! and its recovery) in a short run, judged by its `--json` summary against the contract of
+//! design section 9 and against the generator's own report, which the demo keeps in its
+//! `--dir`: every packet counted, rekeys done, the desync detected and repaired (or, with
+//! `--no-recovery`, never repaired), the loss split between the desync and the rekeys.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use qfp_tests::{Qfp, TempDir, exclusive};
+use serde_json::Value;
+
+fn read(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
+}
+
+fn n(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("no integer {k} in {v}"))
+}
+
+/// Runs `qfp demo --duration 8 --json F --dir D <extra>`; returns its summary, the
+/// generator's report and the output.
+fn demo(tag: &str, extra: &[&str]) -> (Value, Value, qfp_tests::Outcome) {
+    let dir = TempDir::new(tag);
+    let (json, work) = (dir.join("summary.json"), dir.join("work"));
+    let mut args = vec![
+        "demo".to_string(),
+        "--duration".into(),
+        "8".into(),
+        "--json".into(),
+        json.display().to_string(),
+        "--dir".into(),
+        work.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = Qfp::new(args).timeout(Duration::from_secs(180)).output();
+    out.assert_success();
+    let (s, g) = (read(&json), read(&work.join("gen.json")));
+    // The contract's keys, with their types.
+    for k in ["sent", "received", "lost", "lost_in_rekeys", "rekeys"] {
+        n(&s, k);
+    }
+    for k in ["injected_s", "detected_s", "recovered_s"] {
+        assert!(s["desync"].get(k).is_some(), "desync.{k} present (a number or null): {s}");
+    }
+    n(&s["desync"], "lost");
+    // Every packet counted, and the same books as the generator's.
+    assert_eq!(n(&s, "sent"), n(&s, "received") + n(&s, "lost"), "{s}");
+    assert_eq!(
+        (n(&s, "sent"), n(&s, "received"), n(&s, "lost")),
+        (n(&g["total"], "sent"), n(&g["total"], "received"), n(&g["total"], "lost")),
+        "the summary is the generator's count"
+    );
+    assert_eq!(n(&s, "lost"), n(&s, "lost_in_rekeys") + n(&s["desync"], "lost"), "{s}");
+    assert!(n(&s, "rekeys") > 0, "rekeys happened: {s}");
+    // The summary is printed too, its last line the one-line form.
+    assert!(out.stdout.trim_end().lines().last().unwrap_or("").starts_with("qfp demo: sent "), "{}", out.stdout);
+    assert!(out.stderr.contains("invalid SPI"), "the live table: {}", out.stderr);
+    (s, g, out)
+}
+
+fn t(v: &Value, k: &str) -> f64 {
+    v["desync"][k].as_f64().unwrap_or_else(|| panic!("desync.{k} is a number: {v}"))
+}
+
+#[test]
+fn demo_summary_counts_every_packet_and_shows_the_desync_repaired() {
+    let _one = exclusive();
+    let (s, _, out) = demo("demo", &[]);
+    let (inj, det, rec) = (t(&s, "injected_s"), t(&s, "detected_s"), t(&s, "recovered_s"));
+    assert!(inj > 0.0 && det >= inj && rec >= inj, "injected {inj}, detected {det}, recovered {rec}");
+    assert!(n(&s["desync"], "lost") > 0, "the desync cost packets: {s}");
+    assert_eq!(n(&s, "lost_in_rekeys"), 0, "make-before-break rekeys lose nothing: {s}");
+    assert!(out.stderr.contains("%CRYPTO-4-RECVD_PKT_INV_SPI"), "the log line is shown: {}", out.stderr);
+    assert!(out.stderr.contains("recovered"), "{}", out.stderr);
+}
+
+#[test]
+fn demo_without_recovery_in_the_wrong_order_loses_in_rekeys_and_never_recovers() {
+    let _one = exclusive();
+    let (s, _, _) = demo("demo-none", &["--no-recovery", "--rekey-order", "outbound-first", "--rekey-every", "300"]);
+    assert!(t(&s, "detected_s") >= t(&s, "injected_s"));
+    assert!(s["desync"]["recovered_s"].is_null(), "never repaired: {s}");
+    assert!(n(&s, "lost_in_rekeys") > 0, "outbound-first rekeys lose packets: {s}");
+    assert_eq!(s["rekey_order"], "outbound-first");
+}
