@@ -403,12 +403,15 @@ impl Show<'_> {
         if t < at || self.desync.injected.is_some() || self.desync.failed.is_some() {
             return;
         }
-        // The SA B sends on, which A must have (B's statistics are at most one interval old,
-        // and no rekey ran for the last REKEY_QUIET seconds).
-        let Some(spi) = self.gws[1].out_spi.filter(|s| self.gws[0].in_spis.contains(s)) else {
-            if t > at + 5.0 {
-                self.desync.failed = Some("B's outbound SPI never showed among A's inbound SPIs".into());
-                eprintln!("{}", table::event(t, "desync NOT injected: the gateways' SPIs do not match"));
+        // The SA B sends on, which A must have, with no exchange under way on either side
+        // (an exchange finishing after the injection would repair or blur the desync):
+        // B's statistics are at most one interval old, and no rekey was asked lately.
+        let (a, b) = (&self.gws[0], &self.gws[1]);
+        let steady = a.idle() && b.idle() && a.out_spi.is_some_and(|s| b.in_spis.contains(&s));
+        let Some(spi) = b.out_spi.filter(|s| steady && a.in_spis.contains(s)) else {
+            if t > at + 10.0 {
+                self.desync.failed = Some("the gateways never settled on one SA pair (exchanges under way)".into());
+                eprintln!("{}", table::event(t, "desync NOT injected: the gateways never settled on one SA pair"));
             }
             return;
         };

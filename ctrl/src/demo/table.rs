@@ -23,7 +23,16 @@ fn spi(s: Option<u32>) -> String {
 /// them, else its unknown-SPI drop count; and a peer that is not up.
 pub fn invalid_spi_state(g: &GwView) -> String {
     let mut s = if !g.invalid_spi.is_empty() {
-        g.invalid_spi.iter().map(|(spi, class)| format!("{spi:#x} {class}")).collect::<Vec<_>>().join(", ")
+        // Out-of-sync flows first; at most two shown (rekeys in the wrong order make many
+        // short-lived transient ones).
+        let mut flows = g.invalid_spi.clone();
+        flows.sort_by_key(|(_, class)| class != "out-of-sync");
+        let mut s =
+            flows.iter().take(2).map(|(spi, class)| format!("{spi:#x} {class}")).collect::<Vec<_>>().join(", ");
+        if flows.len() > 2 {
+            s += &format!(" +{}", flows.len() - 2);
+        }
+        s
     } else if g.unknown_spi > 0 {
         format!("{} dropped", g.unknown_spi)
     } else {
@@ -113,6 +122,11 @@ mod tests {
         let col = |s: &str, word: &str| s.find(word).unwrap() + word.len();
         assert_eq!(col(&h, "received"), col(&r, "119990"), "\n{h}\n{r}");
         assert_eq!(invalid_spi_state(&GwView { unknown_spi: 4, ..GwView::default() }), "4 dropped");
+        let many = GwView {
+            invalid_spi: vec![(1, "transient".into()), (2, "transient".into()), (3, "out-of-sync".into())],
+            ..GwView::default()
+        };
+        assert_eq!(invalid_spi_state(&many), "0x3 out-of-sync, 0x1 transient +1");
         assert!(event(12.0, "desync").starts_with("12.00s  ** desync"));
     }
 }

@@ -83,8 +83,17 @@ pub struct GwView {
     pub invalid_spi: Vec<(u32, String)>,
     /// The peer's state as the gateway publishes it ("alive", "dead"...), if it does.
     pub peer_state: Option<String>,
+    /// The rekey exchange under way ("idle" when none), if the gateway publishes it.
+    pub exchange: Option<String>,
     /// The final document (written at exit).
     pub is_final: bool,
+}
+
+impl GwView {
+    /// No rekey exchange under way (or the gateway does not say).
+    pub fn idle(&self) -> bool {
+        self.exchange.as_deref().is_none_or(|e| e == "idle")
+    }
 }
 
 fn u(v: &Value) -> u64 {
@@ -139,6 +148,7 @@ impl GwView {
             drop_reasons,
             invalid_spi,
             peer_state,
+            exchange: tunnel["exchange"].as_str().map(str::to_string),
             is_final: v["final"].as_bool().unwrap_or(false),
         }
     }
