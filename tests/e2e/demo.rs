@@ -86,3 +86,74 @@ fn demo_without_recovery_in_the_wrong_order_loses_in_rekeys_and_never_recovers()
     assert!(n(&s, "lost_in_rekeys") > 0, "outbound-first rekeys lose packets: {s}");
     assert_eq!(s["rekey_order"], "outbound-first");
 }
+
+/// Processes whose command line mentions `needle` (the demo's working directory is in
+/// every child's), other than this test and the demo itself.
+fn processes_with(needle: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let demo = cmd.split(' ').nth(1) == Some("demo");
+            (pid != me && !demo && cmd.contains(needle)).then_some((pid, cmd))
+        })
+        .collect()
+}
+
+/// Starts `qfp demo --duration 60 --dir W` and waits until the generator sends.
+fn running_demo(dir: &TempDir) -> (qfp_tests::Running, String) {
+    let work = dir.join("work").display().to_string();
+    let json = dir.join("summary.json").display().to_string();
+    let run = Qfp::new(["demo", "--duration", "60", "--dir", &work, "--json", &json])
+        .timeout(Duration::from_secs(180))
+        .spawn();
+    let since = std::time::Instant::now();
+    while !Path::new(&work).join("gen-live.json").exists() {
+        assert!(since.elapsed() < Duration::from_secs(90), "the demo's generator never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let kids = processes_with(&work);
+    assert_eq!(kids.len(), 3, "two gateways and the generator: {kids:?}");
+    (run, work)
+}
+
+#[test]
+fn demo_sigint_stops_its_children_in_order_and_leaves_nothing_behind() {
+    let _one = exclusive();
+    let dir = TempDir::new("demo-int");
+    let (run, work) = running_demo(&dir);
+    run.signal(rustix::process::Signal::INT);
+    let out = run.wait();
+    out.assert_success();
+    assert!(out.stderr.contains("signal received"), "{}", out.stderr);
+    let s = read(&dir.join("summary.json"));
+    assert_eq!(s["stopped_by"], "signal", "{s}");
+    assert_eq!(n(&s, "sent"), n(&s, "received") + n(&s, "lost"), "{s}");
+    // The gateways were stopped by SIGINT, not killed: their final statistics are there.
+    for f in ["a-stats.json", "b-stats.json"] {
+        assert_eq!(read(&Path::new(&work).join(f))["final"], true, "{f}");
+    }
+    assert_eq!(processes_with(&work), vec![], "no child left behind");
+}
+
+#[test]
+fn demo_reports_a_child_that_dies_with_its_last_lines_and_stops_the_others() {
+    let _one = exclusive();
+    let dir = TempDir::new("demo-kill");
+    let (run, work) = running_demo(&dir);
+    let b_conf = format!("{work}/b.toml");
+    let (pid, _) = processes_with(&b_conf).pop().expect("gateway B runs");
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
+    let out = run.wait();
+    out.assert_code(1);
+    assert!(out.stderr.contains("gateway B exited during the demo"), "{}", out.stderr);
+    assert!(out.stderr.contains("last lines:") && out.stderr.contains("b.log"), "{}", out.stderr);
+    assert_eq!(processes_with(&work), vec![], "no child left behind");
+}
