@@ -44,3 +44,33 @@ pub fn qfp_bin() -> PathBuf {
     })
     .clone()
 }
+
+/// The `qfpctl` binary: beside the `qfp` under test (`./scripts/test` builds both), else
+/// built once in release like `qfp`.
+pub fn qfpctl_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let beside = qfp_bin().with_file_name("qfpctl");
+        if beside.is_file() {
+            return beside;
+        }
+        let root = workspace_root();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--release", "--bin", "qfpctl"])
+            .output()
+            .expect("running cargo build --release --bin qfpctl");
+        assert!(
+            out.status.success(),
+            "cargo build --release --bin qfpctl failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let bin = target.join("release").join("qfpctl");
+        assert!(bin.is_file(), "{} missing after the build", bin.display());
+        bin
+    })
+    .clone()
+}

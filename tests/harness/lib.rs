@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-pub use bin::qfp_bin;
+pub use bin::{qfp_bin, qfpctl_bin};
 pub use eal::EalArgs;
 pub use process::{Outcome, Qfp, Running};
 

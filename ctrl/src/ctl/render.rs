@@ -144,16 +144,17 @@ fn stats(d: &Value) -> String {
         let _ = writeln!(o);
         let _ = writeln!(
             o,
-            "{:<20} {:<16} {:>8} {:<24} {:>6}  {}",
-            "Tunnel", "Peer", "Rekeys", "Outbound SPI", "In SAs", "Peer channel accepted/forged/replayed/malformed"
+            "{:<20} {:<16} {:<7} {:>8} {:<24} {:>6}  Peer channel accepted/forged/replayed/malformed",
+            "Tunnel", "Peer", "State", "Rekeys", "Outbound SPI", "In SAs"
         );
         for t in &tunnels {
             let ins = t["sa"].as_array().map_or(0, |s| s.iter().filter(|x| x["dir"] == "in").count());
             let _ = writeln!(
                 o,
-                "{:<20} {:<16} {:>8} {:<24} {:>6}  {}",
+                "{:<20} {:<16} {:<7} {:>8} {:<24} {:>6}  {}",
                 st(t, "name"),
                 st(t, "peer"),
+                st(t, "peer_state"),
                 u(t, "rekeys"),
                 opt_spi(&t["outbound_spi"]),
                 ins,
@@ -204,6 +205,30 @@ fn sa(d: &Value) -> String {
                 st(t, "tunnel_id"),
                 if t["peer_alive"].as_bool() == Some(false) { "DEAD" } else { "alive" },
                 st(t, "exchange")
+            );
+            let tr = &t["rekey_triggers"];
+            let _ = writeln!(
+                o,
+                "   rekeys started by: soft lifetime {}, sequence exhaustion {}, periodic {}, \
+                 manual {}, clear {}",
+                u(tr, "soft_lifetime"),
+                u(tr, "seq_exhausted"),
+                u(tr, "periodic"),
+                u(tr, "manual"),
+                u(tr, "cleared")
+            );
+            let pc = &t["peer_channel"];
+            let _ = writeln!(
+                o,
+                "   peer messages: {} accepted, {} forged, {} replayed, {} malformed, {} \
+                 retransmitted; INVALID_SPI {} sent, {} acted on",
+                u(pc, "rx_accepted"),
+                u(pc, "rx_forged"),
+                u(pc, "rx_replayed"),
+                u(pc, "rx_malformed"),
+                u(pc, "tx_retransmits"),
+                u(pc, "invalid_spi_sent"),
+                u(pc, "invalid_spi_acted")
             );
         } else {
             let _ = writeln!(
@@ -270,8 +295,8 @@ fn invalid_spi(d: &Value) -> String {
     );
     let _ = writeln!(
         o,
-        "{:<16} {:<16} {:<24} {:<5} {:>10} {:>10} {:>9} {:>8} {:>8}  {}",
-        "Source", "Destination", "SPI", "Encap", "First s", "Last s", "Intervals", "Reports", "Notified", "State"
+        "{:<16} {:<16} {:<24} {:<5} {:>10} {:>10} {:>9} {:>8} {:>8}  State",
+        "Source", "Destination", "SPI", "Encap", "First s", "Last s", "Intervals", "Reports", "Notified"
     );
     for f in d["flows"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -286,7 +311,11 @@ fn invalid_spi(d: &Value) -> String {
             u(f, "intervals"),
             u(f, "reports"),
             u(f, "notifies"),
-            st(f, "state")
+            format!(
+                "{}{}",
+                st(f, "state"),
+                if f["active"].as_bool() == Some(false) { " (quiet now)" } else { "" }
+            )
         );
     }
     o

@@ -251,7 +251,9 @@ pub fn decorate<P: PacketBuf + Send>(
                 t.peer_channel = Some(p.stats().clone());
                 let retiring = p.retiring();
                 for s in t.sa.iter_mut() {
-                    if s.dir == "in" && s.state != "invalid" && retiring.iter().any(|r| r.0 == s.spi)
+                    if s.dir == "in"
+                        && s.state != "invalid"
+                        && retiring.iter().any(|r| r.0 == s.spi)
                     {
                         s.state = "retiring";
                     }

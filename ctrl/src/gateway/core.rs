@@ -25,14 +25,15 @@
 //! raises, checked every tick) starts a rekey after a random delay of up to a second;
 //! sequence-number exhaustion (the outbound counter in its last sixteenth, or spent) and a
 //! hard expiry start one at once; `--rekey-every MS` every MS (with a random phase per
-//! tunnel, so two gateways started together do not always collide); qfpctl `rekey`.
+//! tunnel, so two gateways started together do not always collide); qfpctl `rekey`
+//! (`commands.rs`, with `clear sa` and `debug forget-sa`).
 
 use std::net::IpAddr;
 
+use dataplane::SaDirection;
 use dataplane::buf::PacketBuf;
 use dataplane::gateway::{InvalidSpiReport, PuntKind, TunnelId};
 use dataplane::sa::{Expiry, seq_soft_limit};
-use dataplane::SaDirection;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
@@ -121,24 +122,24 @@ pub struct CoreCounts {
 }
 
 /// One tunnel's control state.
-struct TunnelCtl {
-    name: String,
-    peer_addr: IpAddr,
-    local: IpAddr,
-    peer: Option<Peer<StdRng>>,
-    alive: bool,
+pub(super) struct TunnelCtl {
+    pub(super) name: String,
+    pub(super) peer_addr: IpAddr,
+    pub(super) local: IpAddr,
+    pub(super) peer: Option<Peer<StdRng>>,
+    pub(super) alive: bool,
     next_periodic: Option<u64>,
     /// SPIs whose expiry flag has been acted on.
     acted: Vec<u32>,
     /// Rekey-progress log lines: when the last went out, how many were held back since.
     progress_logged: Option<u64>,
     progress_held: u64,
-    triggers: Triggers,
+    pub(super) triggers: Triggers,
 }
 
 /// The control core (see the module docs).
 pub struct ControlCore {
-    tunnels: Vec<TunnelCtl>,
+    pub(super) tunnels: Vec<TunnelCtl>,
     settings: CoreSettings,
     invalid: InvalidSpiTracker,
     log: LogSink,
@@ -365,23 +366,21 @@ impl ControlCore {
         }
         let recovery = self.settings.invalid_spi.recovery;
         if seen.became_out_of_sync {
-            let who = name.as_deref().map_or_else(
-                || "no configured peer".to_owned(),
-                |n| format!("tunnel {n}"),
-            );
+            let who = name
+                .as_deref()
+                .map_or_else(|| "no configured peer".to_owned(), |n| format!("tunnel {n}"));
             let what = match ti.map(|i| self.tunnels[i].peer.is_some()) {
                 Some(true) if recovery => "INVALID_SPI notified, the peer should rekey",
-                Some(true) => "invalid-SPI recovery is off: nothing repairs it until the peer's SA expires or `qfpctl clear sa peer`",
+                Some(true) => {
+                    "invalid-SPI recovery is off: nothing repairs it until the peer's SA expires or `qfpctl clear sa peer`"
+                }
                 Some(false) => "static SAs: replace them by hand",
                 None => "not from a configured peer",
             };
             self.log_line(format!(
                 "unknown SPI {:#010x} from {} to {} ({who}) for {} consecutive intervals: \
                  out of sync ({what})",
-                e.spi,
-                e.src,
-                e.dst,
-                self.settings.invalid_spi.out_of_sync_after
+                e.spi, e.src, e.dst, self.settings.invalid_spi.out_of_sync_after
             ));
         }
         if !recovery {
@@ -436,7 +435,8 @@ impl ControlCore {
             if seq || expiry == Expiry::Hard {
                 t.triggers.seq_exhausted += u64::from(seq);
                 t.triggers.soft_lifetime += u64::from(!seq);
-                let reason = if seq { RekeyReason::SeqExhausted } else { RekeyReason::SoftLifetime };
+                let reason =
+                    if seq { RekeyReason::SeqExhausted } else { RekeyReason::SoftLifetime };
                 p.rekey_now(now, reason, &mut gw.spis(i as TunnelId));
             } else {
                 t.triggers.soft_lifetime += 1;
@@ -544,7 +544,10 @@ impl ControlCore {
                     && let Err(e) = gw.switch_outbound(t, Some(sa))
                 {
                     self.counts.sa_failures += 1;
-                    self.log_line(format!("tunnel {name}: cannot switch to SA {:#010x}: {e}", p.spi));
+                    self.log_line(format!(
+                        "tunnel {name}: cannot switch to SA {:#010x}: {e}",
+                        p.spi
+                    ));
                 }
             }
             Action::RemoveOutbound { spi } => {
@@ -594,135 +597,9 @@ impl ControlCore {
             held = core::mem::take(&mut t.progress_held);
         }
         let name = t.name.clone();
-        let more = if held > 0 { format!(" ({held} similar lines held back)") } else { String::new() };
+        let more =
+            if held > 0 { format!(" ({held} similar lines held back)") } else { String::new() };
         self.log_line(format!("tunnel {name}: {e}{more}"));
-    }
-
-    /// The tunnels named by `target` (a tunnel name or a peer address), or every tunnel.
-    pub fn find(&self, target: Option<&str>) -> Result<Vec<usize>, String> {
-        let Some(target) = target else { return Ok((0..self.tunnels.len()).collect()) };
-        let addr: Option<IpAddr> = target.parse().ok();
-        let found: Vec<usize> = (0..self.tunnels.len())
-            .filter(|&i| {
-                let t = &self.tunnels[i];
-                t.name == target || addr.is_some_and(|a| a == t.peer_addr)
-            })
-            .collect();
-        if found.is_empty() {
-            let known: Vec<String> =
-                self.tunnels.iter().map(|t| format!("{} ({})", t.name, t.peer_addr)).collect();
-            return Err(format!("no tunnel named or peering with `{target}`; tunnels: {}", known.join(", ")));
-        }
-        Ok(found)
-    }
-
-    /// qfpctl `rekey [peer A]`: starts a rekey of every tunnel named (every tunnel with a
-    /// PSK when `target` is `None`). Returns what happened, or why nothing could.
-    pub fn rekey<P: PacketBuf + Send>(
-        &mut self,
-        gw: &mut GatewayControl<'_, P>,
-        now: u64,
-        target: Option<&str>,
-    ) -> Result<String, String> {
-        let all = target.is_none();
-        let chosen: Vec<usize> = self
-            .find(target)?
-            .into_iter()
-            .filter(|&i| !all || self.tunnels[i].peer.is_some())
-            .collect();
-        if chosen.is_empty() {
-            return Err("no tunnel has a PSK: static SAs are never rekeyed".into());
-        }
-        let mut lines = Vec::new();
-        for i in chosen {
-            let t = &mut self.tunnels[i];
-            let Some(p) = t.peer.as_mut() else {
-                return Err(format!(
-                    "tunnel {} has static SAs (no psk): it cannot be rekeyed",
-                    t.name
-                ));
-            };
-            t.triggers.manual += 1;
-            p.rekey_now(now, RekeyReason::Manual, &mut gw.spis(i as TunnelId));
-            let state = exchange_name(p.exchange_state());
-            let note = if t.alive {
-                String::new()
-            } else {
-                "; the peer does not answer: the new pair comes when it does".to_owned()
-            };
-            lines.push(format!("tunnel {} (peer {}): rekey {state}{note}", t.name, t.peer_addr));
-            self.drain(gw, now, i);
-        }
-        Ok(lines.join("\n"))
-    }
-
-    /// qfpctl `clear sa peer A`: deletes the tunnels' SAs, tells the peer, and starts a new
-    /// pair at once.
-    pub fn clear<P: PacketBuf + Send>(
-        &mut self,
-        gw: &mut GatewayControl<'_, P>,
-        now: u64,
-        target: &str,
-    ) -> Result<String, String> {
-        let chosen = self.find(Some(target))?;
-        if let Some(&i) = chosen.iter().find(|&&i| self.tunnels[i].peer.is_none()) {
-            return Err(format!(
-                "tunnel {} has static SAs (no psk): clearing them would leave it down for good \
-                 (nothing could bring up a new pair); refused",
-                self.tunnels[i].name
-            ));
-        }
-        let mut lines = Vec::new();
-        for i in chosen {
-            let t = &mut self.tunnels[i];
-            let Some(p) = t.peer.as_mut() else { continue };
-            let (ins, out) = (p.inbound_spis().len(), p.outbound_spi());
-            t.triggers.cleared += 1;
-            p.clear(now, &mut gw.spis(i as TunnelId));
-            lines.push(format!(
-                "tunnel {} (peer {}): cleared {ins} inbound SA(s){}, peer told (DELETE), new \
-                 pair requested",
-                t.name,
-                t.peer_addr,
-                if out.is_some() { " and the outbound SA" } else { "" }
-            ));
-            self.drain(gw, now, i);
-        }
-        Ok(lines.join("\n"))
-    }
-
-    /// qfpctl `debug forget-sa SPI`: unpublishes one inbound SA without telling the peer.
-    pub fn forget_sa<P: PacketBuf + Send>(
-        &mut self,
-        gw: &mut GatewayControl<'_, P>,
-        now: u64,
-        spi: u32,
-    ) -> Result<String, String> {
-        let Some(e) = gw.writer().inbound_sa(spi) else {
-            return Err(format!("no inbound SA with SPI {spi:#010x} (show sa lists them)"));
-        };
-        let i = e.tunnel as usize;
-        let name = self.tunnels[i].name.clone();
-        match self.tunnels[i].peer.as_mut() {
-            Some(p) => {
-                p.debug_forget_inbound(spi, &mut gw.spis(i as TunnelId));
-                self.drain(gw, now, i);
-            }
-            None => {
-                gw.unpublish_inbound(spi);
-            }
-        }
-        if gw.writer().is_published(spi) {
-            gw.unpublish_inbound(spi);
-        }
-        self.log_line(format!(
-            "tunnel {name}: debug forget-sa: inbound SA {spi:#010x} deleted without telling the \
-             peer"
-        ));
-        Ok(format!(
-            "tunnel {name}: inbound SA {spi:#010x} forgotten (the peer was not told): its \
-             packets now count as IN_US_V4/V6_PKT_SA_NOT_FOUND_SPI"
-        ))
     }
 
     /// Tunnel `i`'s name, peer and local addresses.

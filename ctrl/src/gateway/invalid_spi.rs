@@ -241,7 +241,8 @@ impl InvalidSpiTracker {
             Some(i) => i,
             None => {
                 if self.flows.len() >= MAX_FLOWS
-                    && let Some(old) = (0..self.flows.len()).min_by_key(|&i| self.flows[i].last_seen)
+                    && let Some(old) =
+                        (0..self.flows.len()).min_by_key(|&i| self.flows[i].last_seen)
                 {
                     self.flows.swap_remove(old);
                     self.counts.evicted += 1;
@@ -404,6 +405,27 @@ mod tests {
             ..InvalidSpiSettings::default()
         });
         assert!((0..5).all(|i| every.report(&rep(7, i), None).log.is_some()));
+    }
+
+    #[test]
+    fn esp_in_udp_is_logged_the_same_way() {
+        let mut t = InvalidSpiTracker::new(InvalidSpiSettings::default());
+        let mut r = rep(0x4242, 5 * S);
+        r.event.udp_encap = true;
+        r.event.src = "2001:db8::1".parse().unwrap();
+        r.event.dst = "2001:db8::2".parse().unwrap();
+        let seen = t.report(&r, Some("v6-natt"));
+        assert_eq!(
+            seen.log.as_deref(),
+            Some(
+                "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for \
+                 destaddr=2001:db8::2, prot=50, spi=0x00004242(16962), srcaddr=2001:db8::1"
+            )
+        );
+        let j = t.json(5 * S);
+        assert!(j.flows[0].udp_encap);
+        assert_eq!(j.flows[0].tunnel.as_deref(), Some("v6-natt"));
+        assert_eq!((j.flows[0].first_seen_s, j.flows[0].reports), (5.0, 1));
     }
 
     #[test]

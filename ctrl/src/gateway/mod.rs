@@ -14,6 +14,7 @@
 
 pub mod answers;
 pub mod build;
+pub mod commands;
 pub mod control;
 pub mod core;
 pub mod invalid_spi;

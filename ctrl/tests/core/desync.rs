@@ -43,7 +43,8 @@ fn a_forgotten_sa_is_repaired_by_invalid_spi_recovery() {
     assert_eq!(lines.len(), 1, "{:?}", a.log());
     let spi = format!("spi=0x{forgotten:08X}({forgotten})");
     assert!(
-        lines[0].contains(&spi) && lines[0].contains("destaddr=172.16.1.5, prot=50")
+        lines[0].contains(&spi)
+            && lines[0].contains("destaddr=172.16.1.5, prot=50")
             && lines[0].ends_with("srcaddr=172.16.2.5"),
         "{}",
         lines[0]
@@ -62,10 +63,7 @@ fn a_forgotten_sa_is_repaired_by_invalid_spi_recovery() {
     assert!(f.whole_from() < from + 5000, "every packet from then on arrived: {f:?}");
     // Lost at A as an unknown SPI until B heard of it, then at B without an outbound SA
     // until the new pair was up.
-    assert_eq!(
-        a.drops(DropReason::SaNotFoundV4) + b.drops(DropReason::OutSaNotFoundV4),
-        f.lost()
-    );
+    assert_eq!(a.drops(DropReason::SaNotFoundV4) + b.drops(DropReason::OutSaNotFoundV4), f.lost());
     assert_eq!(sim.flows[0].lost(), 0, "the other direction never noticed");
     let j = a.core.invalid_spi().json(sim.now);
     assert_eq!(j.flows.len(), 1);
@@ -135,9 +133,8 @@ fn forged_and_replayed_peer_messages_are_counted_and_change_nothing() {
     sim.run_until(500 * MS);
     sim.with(1, |core, gw, now| core.rekey(gw, now, None)).unwrap();
     sim.run_until(S);
-    let spis = |sim: &Sim| {
-        [0, 1].map(|i| (sim.nodes[i].outbound_spi(), sim.nodes[i].inbound_spis()))
-    };
+    let spis =
+        |sim: &Sim| [0, 1].map(|i| (sim.nodes[i].outbound_spi(), sim.nodes[i].inbound_spis()));
     // Let the rekey's overlap run out so the state is steady.
     sim.run_until(4 * S);
     let steady = spis(&sim);
@@ -163,5 +160,39 @@ fn forged_and_replayed_peer_messages_are_counted_and_change_nothing() {
     assert!(s.rx_accepted >= accepted);
     assert_eq!(spis(&sim), steady, "no SA changed");
     assert!(sim.flows.iter().all(|f| f.lost() == 0));
-    assert!(sim.nodes[0].log().iter().any(|l| l.contains("refused Forged")), "{:?}", sim.nodes[0].log());
+    assert!(
+        sim.nodes[0].log().iter().any(|l| l.contains("refused Forged")),
+        "{:?}",
+        sim.nodes[0].log()
+    );
+}
+
+#[test]
+fn a_peer_that_stops_answering_is_dead_until_it_answers_and_then_rekeyed() {
+    let mut sim = Sim::new(Params { data_interval: MS, ..Params::default() });
+    sim.run_until(S);
+    sim.link_down = true;
+    let msg = sim.with(0, |core, gw, now| core.rekey(gw, now, Some("to-b"))).unwrap();
+    assert!(msg.contains("REKEY_INIT sent"), "{msg}");
+    // REKEY_INIT goes unanswered 6 times (200 ms doubling to 3.2 s): dead after ~9.4 s.
+    sim.run_until(11 * S);
+    assert!(!sim.nodes[0].core.peer_alive(0), "{:?}", sim.nodes[0].log());
+    assert!(sim.nodes[0].log().iter().any(|l| l.contains("does not answer")));
+    assert_eq!(sim.nodes[0].outbound_spi(), Some(STATIC_OUT[0]), "the old SA stays meanwhile");
+    let msg = sim.with(0, |core, gw, now| core.rekey(gw, now, None)).unwrap();
+    assert!(msg.contains("the peer does not answer"), "{msg}");
+    sim.link_down = false;
+    let back = [sim.flows[0].sent, sim.flows[1].sent];
+    sim.run_until(20 * S);
+    sim.drain();
+    sim.report("outage");
+    for i in 0..2 {
+        let n = &sim.nodes[i];
+        assert!(n.core.peer_alive(0), "node {i}: {:?}", n.log());
+        let out = n.outbound_spi().unwrap();
+        assert_ne!(out, STATIC_OUT[i], "node {i}: rekeyed once the peer answered");
+        assert_eq!(sim.nodes[1 - i].inbound_spis().last(), Some(&out));
+        assert!(sim.flows[i].whole_from() <= back[i] + 10, "flow {i}: {:?}", sim.flows[i]);
+    }
+    assert!(sim.nodes[0].log().iter().any(|l| l.contains("answers again")));
 }

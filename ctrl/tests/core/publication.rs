@@ -67,7 +67,12 @@ fn workers_keep_forwarding_while_the_control_core_replaces_the_tables() {
                 let spi = gw.spis(0).allocate().unwrap();
                 let key = [(n % 251) as u8; 16];
                 let sa = template
-                    .build(KeyMaterial { spi, key: &key, salt: [9; 4] }, SaDirection::Inbound, 64, 0)
+                    .build(
+                        KeyMaterial { spi, key: &key, salt: [9; 4] },
+                        SaDirection::Inbound,
+                        64,
+                        0,
+                    )
                     .unwrap();
                 gw.publish_inbound(0, sa).unwrap();
                 published.push(spi);
@@ -109,8 +114,14 @@ fn workers_keep_forwarding_while_the_control_core_replaces_the_tables() {
     }
     let mut ws: Vec<_> = (0..2u16)
         .map(|i| {
-            let io = dataplane::gateway::heap_io::HeapIo::new(lan.clone(), wan.clone(), usize::from(i));
-            dataplane::gateway::Worker::new(i, io, node.shared, dataplane::gateway::WorkerConf::default())
+            let io =
+                dataplane::gateway::heap_io::HeapIo::new(lan.clone(), wan.clone(), usize::from(i));
+            dataplane::gateway::Worker::new(
+                i,
+                io,
+                node.shared,
+                dataplane::gateway::WorkerConf::default(),
+            )
         })
         .collect();
     for _ in 0..4 {

@@ -92,8 +92,11 @@ pub fn config_text(i: usize, p: &Params) -> String {
         ((0x2001, KEY_BA, SALT_BA), (0x1001, KEY_AB, SALT_AB))
     };
     let psk = if p.psk { "psk = \"a shared secret of the pair\"" } else { "" };
-    let lifetime =
-        if p.lifetime.is_empty() { String::new() } else { format!("[tunnel.lifetime]\n{}\n", p.lifetime) };
+    let lifetime = if p.lifetime.is_empty() {
+        String::new()
+    } else {
+        format!("[tunnel.lifetime]\n{}\n", p.lifetime)
+    };
     format!(
         r#"
 [gateway]
@@ -263,6 +266,8 @@ pub struct Sim {
     /// 0: A to B, 1: B to A.
     pub flows: [Flow; 2],
     pub sending: bool,
+    /// The wire is cut: everything put on it is lost (data included).
+    pub link_down: bool,
     /// Every peer-channel datagram put on the wire (frames), for replays.
     pub control_frames: Vec<(usize, Vec<u8>)>,
     pub params: Params,
@@ -278,7 +283,8 @@ pub fn is_control(frame: &[u8]) -> bool {
 }
 
 fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    let mut s: u32 =
+        b.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
     while s >> 16 != 0 {
         s = (s & 0xffff) + (s >> 16);
     }
@@ -314,6 +320,7 @@ impl Sim {
             nodes,
             flows: [Flow::default(), Flow::default()],
             sending: true,
+            link_down: false,
             control_frames: Vec::new(),
             wire: BinaryHeap::new(),
             order: 0,
@@ -363,6 +370,9 @@ impl Sim {
             for i in 0..2 {
                 for frame in self.nodes[i].wan.take_all_sent() {
                     let l = self.params.link;
+                    if self.link_down {
+                        continue;
+                    }
                     if is_control(&frame) {
                         self.control_frames.push((1 - i, frame.clone()));
                         if self.rng.random_bool(l.loss) {

@@ -35,7 +35,12 @@ fn assert_converged(sim: &Sim) {
         assert!(p.is_idle(), "node {i} still busy: {:?}", p.exchange_state());
         assert_eq!(me.inbound_spis().len(), 1, "node {i}: old SAs retired after the overlap");
         let out = me.outbound_spi().expect("an outbound SA");
-        assert_eq!(other.inbound_spis(), vec![out], "node {i} encrypts for what node {} decrypts", 1 - i);
+        assert_eq!(
+            other.inbound_spis(),
+            vec![out],
+            "node {i} encrypts for what node {} decrypts",
+            1 - i
+        );
         assert_ne!(out, STATIC_OUT[i], "node {i} was rekeyed");
     }
 }
