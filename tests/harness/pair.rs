@@ -56,10 +56,20 @@ impl Pair {
     /// Writes the configs and starts A then B with their extra `flags` (e.g.
     /// `--rekey-every 20`), each waited for until it listens on its memif sockets.
     pub fn start(dir: &TempDir, flags: [&[&str]; 2]) -> Pair {
+        Pair::start_with(dir, flags, "")
+    }
+
+    /// [`Pair::start`] with `tunnel_toml` added to both tunnels (e.g. a `[tunnel.lifetime]`
+    /// table, placed right after the tunnel's own fields).
+    pub fn start_with(dir: &TempDir, flags: [&[&str]; 2], tunnel_toml: &str) -> Pair {
         let a = GatewayDef::single();
         let b = a.mirror();
-        std::fs::write(dir.join("a.toml"), a.config_toml_with(1024, Some(PSK))).unwrap();
-        std::fs::write(dir.join("b.toml"), b.config_toml_with(1024, Some(PSK))).unwrap();
+        let psk_line = format!("psk = \"{PSK}\"\n");
+        for (name, g) in [("a.toml", &a), ("b.toml", &b)] {
+            let text = g.config_toml_with(1024, Some(PSK));
+            let text = text.replacen(&psk_line, &format!("{psk_line}{tunnel_toml}"), 1);
+            std::fs::write(dir.join(name), text).unwrap();
+        }
         let mut pair = Pair {
             dir: dir.path().to_path_buf(),
             flags: flags.map(|f| f.iter().map(|s| s.to_string()).collect()),

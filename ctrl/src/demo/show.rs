@@ -290,9 +290,11 @@ impl Show<'_> {
         let t = self.t_at(l.at);
         let side = if l.who.ends_with('A') { "A" } else { "B" };
         eprintln!("{}", table::event(t, &format!("{side}: {}", l.text.trim_start_matches("qfp: "))));
+        // The line for the forgotten SPI (not one of a rekey's transients).
+        let about_it = self.desync.spi.is_some_and(|spi| l.text.contains(&format!("spi=0x{spi:08X}")));
         if side == "A"
             && l.text.contains("RECVD_PKT_INV_SPI")
-            && self.desync.injected.is_some()
+            && about_it
             && self.desync.detected.as_ref().is_none_or(|(d, _)| t < *d)
         {
             self.desync.detected = Some((t, "%CRYPTO-4-RECVD_PKT_INV_SPI logged".into()));
@@ -416,9 +418,10 @@ impl Show<'_> {
             return;
         };
         let before = self.gws[0].unknown_spi;
+        // The SA goes while the command runs: from its start on, A may log the SPI.
+        let t = self.t();
         match self.ctl(0, &["debug", "forget-sa", &format!("{spi:#x}")]) {
             Ok(_) => {
-                let t = self.t();
                 self.desync.injected = Some(t);
                 self.desync.spi = Some(spi);
                 self.desync.unknown_before = before;

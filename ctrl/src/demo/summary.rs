@@ -71,7 +71,8 @@ pub struct Summary {
     pub received: u64,
     /// Packets lost (`sent - received`).
     pub lost: u64,
-    /// Packets lost outside the desync window.
+    /// Packets lost outside the desync window: in rekeys (outbound-first), or to
+    /// congestion (a gateway's full tx ring, counted by it as `TxFull`).
     pub lost_in_rekeys: u64,
     /// Rekeys completed (the larger of the two gateways' counts: each counts every exchange
     /// of the tunnel, whichever side started it).
@@ -115,12 +116,22 @@ pub fn outage(s: &StreamFinal, bucket_s: f64, from_s: f64) -> Option<(usize, usi
     if (first as f64) * bucket_s > from_s + 2.0 {
         return None;
     }
-    while first > 0 && lost[first - 1] > 0 {
-        first -= 1;
+    // Buckets in which nothing was sent (the generator descheduled) neither end the run
+    // nor belong to it.
+    let empty = |i: usize| sent.get(i).is_some_and(|&n| n == 0);
+    let mut i = first;
+    while i > 0 && (lost[i - 1] > 0 || empty(i - 1)) {
+        i -= 1;
+        if lost[i] > 0 {
+            first = i;
+        }
     }
-    let mut last = first;
-    while last + 1 < lost.len() && lost[last + 1] > 0 {
-        last += 1;
+    let (mut last, mut i) = (first, first);
+    while i + 1 < lost.len() && (lost[i + 1] > 0 || empty(i + 1)) {
+        i += 1;
+        if lost[i] > 0 {
+            last = i;
+        }
     }
     // Buckets after the last one with anything sent are empty: a run reaching the last
     // sending bucket was never repaired.
@@ -225,7 +236,7 @@ impl Summary {
             ),
         };
         format!(
-            "qfp demo: sent {} received {} lost {} ({} in rekeys) | {} rekeys {} | {desync}",
+            "qfp demo: sent {} received {} lost {} ({} outside the desync) | {} rekeys {} | {desync}",
             self.sent, self.received, self.lost, self.lost_in_rekeys, self.rekeys, self.rekey_order
         )
     }
@@ -240,7 +251,7 @@ impl Summary {
             s += &format!("  {:<6}  sent {:>9}  received {:>9}  lost {:>7}\n", d.name, d.sent, d.received, d.lost);
         }
         s += &format!(
-            "  total   sent {:>9}  received {:>9}  lost {:>7}  ({} in the desync, {} in rekeys)\n",
+            "  total   sent {:>9}  received {:>9}  lost {:>7}  ({} in the desync, {} outside it)\n",
             self.sent, self.received, self.lost, self.desync.lost, self.lost_in_rekeys
         );
         let every = if self.rekey_every_ms == 0 { "none asked".to_string() } else { format!("every {} ms", self.rekey_every_ms) };
@@ -338,6 +349,14 @@ mod tests {
         let s = Summary::new(&g, [&GwView::default(), &GwView::default()], &observed(0.58), "make-before-break", 0, 1000);
         assert_eq!((s.desync.lost, s.lost_in_rekeys), (240, 0));
         assert_eq!(s.desync.recovered_s, Some(0.61));
+    }
+
+    #[test]
+    fn buckets_where_nothing_was_sent_do_not_cut_the_run() {
+        let mut g = report(&[0; 10], &[0, 0, 0, 50, 0, 100, 0, 100, 100, 100]);
+        g.streams[1].sent_by_bucket = vec![100, 100, 100, 100, 0, 100, 0, 100, 100, 100];
+        let s = Summary::new(&g, [&GwView::default(), &GwView::default()], &observed(0.35), "x", 0, 1000);
+        assert_eq!((s.desync.lost, s.lost_in_rekeys, s.desync.recovered_s), (450, 0, None));
     }
 
     #[test]
