@@ -321,6 +321,15 @@ pub fn live_line(now: &Snapshot, prev: Option<&Snapshot>) -> String {
         }
     }
     line += &format!(" | drops {}", now.total_drops());
+    if let Some(c) = &now.core {
+        line += &format!(" | rekeys {}", c.rekeys);
+        if c.peers_dead > 0 {
+            line += &format!(" | peers dead {}", c.peers_dead);
+        }
+        if c.out_of_sync_flows > 0 {
+            line += &format!(" | out-of-sync flows {}", c.out_of_sync_flows);
+        }
+    }
     line
 }
 
@@ -341,6 +350,15 @@ mod tests {
             None,
             false,
         )
+    }
+
+    #[test]
+    fn live_line_has_the_control_core_when_there_is_one() {
+        let mut s = snap(1.0, 10, 10, 0);
+        assert!(!live_line(&s, None).contains("rekeys"));
+        s.core = Some(CoreJson { rekeys: 7, peers_dead: 1, ..CoreJson::default() });
+        let l = live_line(&s, None);
+        assert!(l.ends_with("| rekeys 7 | peers dead 1"), "{l}");
     }
 
     #[test]

@@ -31,7 +31,16 @@ fn forget_at_1s(sim: &mut Sim) -> u64 {
 
 #[test]
 fn a_forgotten_sa_is_repaired_by_invalid_spi_recovery() {
-    let mut sim = Sim::new(with_recovery(true));
+    forgotten_sa_repaired(false);
+}
+
+#[test]
+fn a_forgotten_sa_is_repaired_over_nat_t_too() {
+    forgotten_sa_repaired(true);
+}
+
+fn forgotten_sa_repaired(natt: bool) {
+    let mut sim = Sim::new(Params { natt, ..with_recovery(true) });
     let from = forget_at_1s(&mut sim);
     let forgotten = sim.nodes[1].outbound_spi().unwrap();
     sim.run_until(6 * S);
@@ -67,6 +76,7 @@ fn a_forgotten_sa_is_repaired_by_invalid_spi_recovery() {
     assert_eq!(sim.flows[0].lost(), 0, "the other direction never noticed");
     let j = a.core.invalid_spi().json(sim.now);
     assert_eq!(j.flows.len(), 1);
+    assert_eq!(j.flows[0].udp_encap, natt);
     assert_eq!(j.flows[0].state, "transient", "repaired before it could become a black hole");
     assert!(j.flows[0].notifies >= 1);
 }

@@ -36,6 +36,7 @@ fn workers_keep_forwarding_while_the_control_core_replaces_the_tables() {
     let stop = AtomicBool::new(false);
     let (lan, wan) = (node.lan.clone(), node.wan.clone());
     let template = node.gw.tunnels()[0].template.clone();
+    let shared = node.shared;
     let mut published = Vec::new();
     let mut swaps = 0u64;
     std::thread::scope(|s| {
@@ -53,8 +54,9 @@ fn workers_keep_forwarding_while_the_control_core_replaces_the_tables() {
         }
         // The control core: traffic in small slices, a table change between slices.
         for (n, f) in esp.iter().enumerate() {
-            // Never more than the handoff rings hold (a full ring is a counted drop).
-            while wan.rx_pending(0) + lan.rx_pending(0) > 256 {
+            // Never more in flight than the handoff rings hold (a full ring is a counted
+            // drop, however slow the scheduler makes one worker).
+            while wan.rx_pending(0) + lan.rx_pending(0) + shared.mesh.pending() > 256 {
                 std::thread::yield_now();
             }
             wan.inject(0, f);
@@ -83,12 +85,30 @@ fn workers_keep_forwarding_while_the_control_core_replaces_the_tables() {
             gw.tick_with(|_| {}, |_| {});
         }
         // Let the workers finish the stream.
-        while wan.rx_pending(0) + lan.rx_pending(0) > 0 {
+        while wan.rx_pending(0) + lan.rx_pending(0) + shared.mesh.pending() > 0 {
             std::thread::yield_now();
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
         stop.store(true, Ordering::Relaxed);
     });
+    let mut ws: Vec<_> = (0..2u16)
+        .map(|i| {
+            let io =
+                dataplane::gateway::heap_io::HeapIo::new(lan.clone(), wan.clone(), usize::from(i));
+            dataplane::gateway::Worker::new(
+                i,
+                io,
+                node.shared,
+                dataplane::gateway::WorkerConf::default(),
+            )
+        })
+        .collect();
+    // Whatever a stopped worker left in the rings between them (none in a clean run).
+    for _ in 0..4 {
+        for w in &mut ws {
+            w.poll(1, false);
+        }
+    }
     let to_lan = lan.take_all_sent();
     let to_wan = wan.take_all_sent();
     let mut seen = vec![false; PACKETS as usize];
@@ -112,18 +132,6 @@ fn workers_keep_forwarding_while_the_control_core_replaces_the_tables() {
     for f in esp[..3].iter().chain(&esp[esp.len() - 3..]) {
         wan.inject(0, f);
     }
-    let mut ws: Vec<_> = (0..2u16)
-        .map(|i| {
-            let io =
-                dataplane::gateway::heap_io::HeapIo::new(lan.clone(), wan.clone(), usize::from(i));
-            dataplane::gateway::Worker::new(
-                i,
-                io,
-                node.shared,
-                dataplane::gateway::WorkerConf::default(),
-            )
-        })
-        .collect();
     for _ in 0..4 {
         for w in &mut ws {
             w.poll(2, true);

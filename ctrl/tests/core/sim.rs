@@ -56,6 +56,8 @@ pub struct Params {
     /// Extra `[tunnel.lifetime]` lines, both sides.
     pub lifetime: &'static str,
     pub psk: bool,
+    /// ESP in UDP 4500 (NAT-T) instead of plain ESP.
+    pub natt: bool,
     pub seed: u64,
 }
 
@@ -68,6 +70,7 @@ impl Default for Params {
             settings: [CoreSettings::default(), CoreSettings::default()],
             lifetime: "",
             psk: true,
+            natt: false,
             seed: 1,
         }
     }
@@ -109,6 +112,7 @@ name = "to-{peer_name}"
 peer = "{peer}"
 next_hop_mac = "02:00:00:00:0{o}:01"
 selectors = ["{on0}.{on1}.0.0/16"]
+natt = {natt}
 {psk}
 {lifetime}
 [[tunnel.sa]]
@@ -129,6 +133,7 @@ dst = "{mn0}.{mn1}.0.0/16"
 next_hop_mac = "02:00:00:00:0{i}:09"
 "#,
         local = ADDR[i],
+        natt = p.natt,
         peer = ADDR[o],
         peer_name = ["a", "b"][o],
         on0 = LAN[o][0],
@@ -277,7 +282,7 @@ pub struct Sim {
     rng: StdRng,
 }
 
-/// Whether a frame is a peer-channel datagram (UDP to port 500).
+/// Whether a frame is a peer-channel datagram (UDP to port 500; ESP in UDP is to 4500).
 pub fn is_control(frame: &[u8]) -> bool {
     frame.len() >= 14 + 28 && frame[14 + 9] == 17 && frame[14 + 22..14 + 24] == [1, 0xf4]
 }
