@@ -58,7 +58,11 @@ fn demo(tag: &str, extra: &[&str]) -> (Value, Value, qfp_tests::Outcome) {
     assert_eq!(n(&s, "lost"), n(&s, "lost_in_rekeys") + n(&s["desync"], "lost"), "{s}");
     assert!(n(&s, "rekeys") > 0, "rekeys happened: {s}");
     // The summary is printed too, its last line the one-line form.
-    assert!(out.stdout.trim_end().lines().last().unwrap_or("").starts_with("qfp demo: sent "), "{}", out.stdout);
+    assert!(
+        out.stdout.trim_end().lines().last().unwrap_or("").starts_with("qfp demo: sent "),
+        "{}",
+        out.stdout
+    );
     assert!(out.stderr.contains("invalid SPI"), "the live table: {}", out.stderr);
     (s, g, out)
 }
@@ -72,7 +76,9 @@ fn drops(s: &Value) -> (u64, u64) {
         for (k, v) in g["drops"].as_object().expect("drops") {
             let v = v.as_u64().unwrap();
             match k.as_str() {
-                "IN_US_V4_PKT_SA_NOT_FOUND_SPI" | "IN_V4_PKT_HIT_INVALID_SA" | "OUT_IPV4_SA_NOT_FOUND" => sa += v,
+                "IN_US_V4_PKT_SA_NOT_FOUND_SPI"
+                | "IN_V4_PKT_HIT_INVALID_SA"
+                | "OUT_IPV4_SA_NOT_FOUND" => sa += v,
                 "TxFull" => full += v,
                 _ => {}
             }
@@ -98,10 +104,17 @@ fn demo_summary_counts_every_packet_and_shows_the_desync_repaired() {
     let _one = exclusive();
     let (s, _, out) = demo("demo", &[]);
     let (inj, det, rec) = (t(&s, "injected_s"), t(&s, "detected_s"), t(&s, "recovered_s"));
-    assert!(inj > 0.0 && det >= inj && rec >= inj, "injected {inj}, detected {det}, recovered {rec}");
+    assert!(
+        inj > 0.0 && det >= inj && rec >= inj,
+        "injected {inj}, detected {det}, recovered {rec}"
+    );
     assert!(n(&s["desync"], "lost") > 0, "the desync cost packets: {s}");
     assert_rekeys_lossless(&s);
-    assert!(out.stderr.contains("%CRYPTO-4-RECVD_PKT_INV_SPI"), "the log line is shown: {}", out.stderr);
+    assert!(
+        out.stderr.contains("%CRYPTO-4-RECVD_PKT_INV_SPI"),
+        "the log line is shown: {}",
+        out.stderr
+    );
     assert!(out.stderr.contains("recovered"), "{}", out.stderr);
 }
 
@@ -119,7 +132,10 @@ fn demo_without_recovery_detects_the_desync_and_never_repairs_it() {
 #[test]
 fn demo_in_the_wrong_rekey_order_loses_packets_in_rekeys() {
     let _one = exclusive();
-    let (s, _, _) = demo("demo-obf", &["--rekey-order", "outbound-first", "--rekey-every", "300", "--desync-at", "0"]);
+    let (s, _, _) = demo(
+        "demo-obf",
+        &["--rekey-order", "outbound-first", "--rekey-every", "300", "--desync-at", "0"],
+    );
     assert!(s["desync"]["injected_s"].is_null(), "no desync asked: {s}");
     assert!(n(&s, "lost_in_rekeys") > 0, "outbound-first rekeys lose packets: {s}");
     assert_eq!(n(&s, "lost_in_rekeys"), n(&s, "lost"), "{s}");
@@ -188,8 +204,11 @@ fn demo_reports_a_child_that_dies_with_its_last_lines_and_stops_the_others() {
     let (run, work) = running_demo(&dir);
     let b_conf = format!("{work}/b.toml");
     let (pid, _) = processes_with(&b_conf).pop().expect("gateway B runs");
-    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
-        .unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
     let out = run.wait();
     out.assert_code(1);
     assert!(out.stderr.contains("gateway B exited during the demo"), "{}", out.stderr);

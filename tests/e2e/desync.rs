@@ -38,7 +38,11 @@ fn one_loss_run(r: &Report, id: u64) -> Option<(usize, usize)> {
     let lost = r.timeline(id, "lost");
     let lossy: Vec<usize> = (0..lost.len()).filter(|&i| lost[i] > 0).collect();
     let (&first, &last) = (lossy.first()?, lossy.last()?);
-    assert_eq!(lossy.len(), last - first + 1, "stream {id}: one run of loss, not several: {lost:?}");
+    assert_eq!(
+        lossy.len(),
+        last - first + 1,
+        "stream {id}: one run of loss, not several: {lost:?}"
+    );
     Some((first, last))
 }
 
@@ -74,17 +78,30 @@ fn desync_with_recovery_is_detected_repaired_and_counted() {
     let (_, _, lost1) = r.counts(1);
     assert_eq!(lost0, 0, "A -> B is not touched by A forgetting an inbound SA");
     assert!(lost1 > 0, "B -> A lost packets until the repair");
-    assert_eq!(lost1, lost_drops(&fin[0], &fin[1], None), "every lost packet counted: A {:?}, B {:?}",
-        pair::drops(&fin[0]), pair::drops(&fin[1]));
+    assert_eq!(
+        lost1,
+        lost_drops(&fin[0], &fin[1], None),
+        "every lost packet counted: A {:?}, B {:?}",
+        pair::drops(&fin[0]),
+        pair::drops(&fin[1])
+    );
     // One outage, over before sending stopped, within the 5 s.
     let (first, last) = one_loss_run(&r, 1).unwrap();
     assert!(last < last_sending(&r, 1), "traffic flows again before the end");
-    assert!((last - first + 1) as f64 * r.bucket_s() <= 5.0, "back within 5 s: buckets {first}..={last}");
+    assert!(
+        (last - first + 1) as f64 * r.bucket_s() <= 5.0,
+        "back within 5 s: buckets {first}..={last}"
+    );
     // Detected and logged once, in the IOS form, and B now sends on another SA.
     let log = &p.ended[0][0].stderr;
-    let lines: Vec<&str> = log.lines().filter(|l| l.contains("%CRYPTO-4-RECVD_PKT_INV_SPI")).collect();
+    let lines: Vec<&str> =
+        log.lines().filter(|l| l.contains("%CRYPTO-4-RECVD_PKT_INV_SPI")).collect();
     assert_eq!(lines.len(), 1, "logged once:\n{log}");
-    assert!(lines[0].contains(&format!("spi=0x{spi:08X}")) && lines[0].contains("srcaddr=172.16.2.5"), "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("spi=0x{spi:08X}")) && lines[0].contains("srcaddr=172.16.2.5"),
+        "{}",
+        lines[0]
+    );
     let b_out = pair::out_spi(&fin[1]).expect("B has an outbound SA");
     assert_ne!(b_out, spi, "B dropped the stale SA");
     assert!(pair::in_spis(&fin[0]).contains(&b_out), "A decrypts B's new SA");
@@ -104,9 +121,9 @@ fn desync_without_recovery_stays_black_holed_and_is_out_of_sync() {
     let (traffic, spi) = inject(&p, "8");
     // Seen in consecutive intervals: classified out of sync (qfp ctl and the statistics).
     p.wait_stats(0, "the flow classified out-of-sync", Duration::from_secs(30), |v| {
-        v["invalid_spi"]["flows"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|f| f["spi"].as_u64() == Some(spi) && f["state"] == "out-of-sync"))
+        v["invalid_spi"]["flows"].as_array().is_some_and(|f| {
+            f.iter().any(|f| f["spi"].as_u64() == Some(spi) && f["state"] == "out-of-sync")
+        })
     });
     let shown = p.ctl_json(0, &["show", "invalid-spi"]);
     assert!(shown.to_string().contains("out-of-sync"), "{shown:#}");
@@ -127,7 +144,11 @@ fn desync_without_recovery_stays_black_holed_and_is_out_of_sync() {
     let (sent, lost) = (r.timeline(1, "sent"), r.timeline(1, "lost"));
     assert!((first + 1..=end).all(|i| lost[i] == sent[i]), "nothing got through after the desync");
     assert_eq!(pair::out_spi(&fin[1]), Some(spi), "B still sends on the SA A forgot");
-    assert_eq!(fin[0]["invalid_spi"]["counts"]["notifies"].as_u64(), Some(0), "recovery off: no notify");
+    assert_eq!(
+        fin[0]["invalid_spi"]["counts"]["notifies"].as_u64(),
+        Some(0),
+        "recovery off: no notify"
+    );
 }
 
 #[test]
@@ -182,9 +203,13 @@ fn a_killed_peer_is_detected_and_after_its_restart_the_tunnel_comes_back() {
     assert_eq!((r.counts(0).2, r.counts(1).2), (0, 0), "before the kill: no loss");
     p.wait_stats(0, "a rekey", Duration::from_secs(30), |v| pair::rekeys(v) >= 1);
     p.kill(1);
-    p.wait_stats(0, "peer reported dead", Duration::from_secs(90), |v| pair::tunnel(v)["peer_state"] == "dead");
+    p.wait_stats(0, "peer reported dead", Duration::from_secs(90), |v| {
+        pair::tunnel(v)["peer_state"] == "dead"
+    });
     p.start_side(1);
-    p.wait_stats(0, "peer alive again", Duration::from_secs(90), |v| pair::tunnel(v)["peer_state"] == "alive");
+    p.wait_stats(0, "peer alive again", Duration::from_secs(90), |v| {
+        pair::tunnel(v)["peer_state"] == "alive"
+    });
     let base = [p.stats(0), p.stats(1)];
     let out = p.generator(&["--rate", "5000", "--duration", "6"]).output();
     out.assert_success();
@@ -200,7 +225,10 @@ fn a_killed_peer_is_detected_and_after_its_restart_the_tunnel_comes_back() {
             "stream {id}: every lost packet counted"
         );
         if let Some((_, last)) = one_loss_run(&r, id) {
-            assert!(last < last_sending(&r, id), "stream {id}: the tunnel came back before the end");
+            assert!(
+                last < last_sending(&r, id),
+                "stream {id}: the tunnel came back before the end"
+            );
         }
     }
     // A noticed the restart (or the unknown SPIs) and the pair was renewed.

@@ -64,8 +64,12 @@ fn storm(order: &str) -> ([(u64, u64); 2], [Value; 2]) {
 /// slots), which the sender counts as `TxFull` — the only loss allowed, and counted.
 fn assert_lost_only_to_congestion(lost: u64, fin: &[Value; 2]) {
     let full: u64 = fin.iter().map(|v| pair::drop_count(v, "TxFull")).sum();
-    assert!(lost <= full, "{lost} packets lost, not all of them counted as congestion: A {:?} B {:?}",
-        pair::drops(&fin[0]), pair::drops(&fin[1]));
+    assert!(
+        lost <= full,
+        "{lost} packets lost, not all of them counted as congestion: A {:?} B {:?}",
+        pair::drops(&fin[0]),
+        pair::drops(&fin[1])
+    );
     if lost > 0 {
         eprintln!("note: {lost} packets lost to congestion (TxFull) on a busy machine");
     }
@@ -76,7 +80,13 @@ fn rekey_storm_make_before_break_loses_nothing() {
     let _one = exclusive();
     let (counts, fin) = storm("make-before-break");
     for (s, v) in fin.iter().enumerate() {
-        assert_eq!(rekey_drops(v, &fin[1 - s]), 0, "no rekey drop at {}: {:?}", pair::NAMES[s], pair::drops(v));
+        assert_eq!(
+            rekey_drops(v, &fin[1 - s]),
+            0,
+            "no rekey drop at {}: {:?}",
+            pair::NAMES[s],
+            pair::drops(v)
+        );
     }
     assert_lost_only_to_congestion(counts[0].1 + counts[1].1, &fin);
 }
@@ -110,10 +120,20 @@ fn a_soft_byte_lifetime_rekeys_before_the_hard_limit_drops_anything() {
         .sum();
     assert!(soft >= 1, "soft byte lifetime started rekeys: {}", pair::tunnel(&fin[0]));
     for (s, v) in fin.iter().enumerate() {
-        for reason in ["IN_CD_SW_IPSEC_HARD_EXPIRY", "OUT_CD_SW_IPSEC_HARD_EXPIRY", "OUT_V4_PKT_HIT_INVALID_SA"] {
+        for reason in [
+            "IN_CD_SW_IPSEC_HARD_EXPIRY",
+            "OUT_CD_SW_IPSEC_HARD_EXPIRY",
+            "OUT_V4_PKT_HIT_INVALID_SA",
+        ] {
             assert_eq!(pair::drop_count(v, reason), 0, "gateway {}: {reason}", pair::NAMES[s]);
         }
-        assert_eq!(rekey_drops(v, &fin[1 - s]), 0, "gateway {}: {:?}", pair::NAMES[s], pair::drops(v));
+        assert_eq!(
+            rekey_drops(v, &fin[1 - s]),
+            0,
+            "gateway {}: {:?}",
+            pair::NAMES[s],
+            pair::drops(v)
+        );
     }
 }
 
@@ -126,7 +146,8 @@ fn sigint_and_sigterm_during_rekeys_stop_cleanly_with_final_statistics() {
     // Three rounds under traffic, each stopping both gateways in the middle of rekeys (10 ms
     // apart, so an exchange is nearly always under way) with another pair of signals, at
     // another moment. A stopped gateway must have written its final document and exit 0.
-    let rounds = [[Signal::INT, Signal::TERM], [Signal::TERM, Signal::INT], [Signal::TERM, Signal::TERM]];
+    let rounds =
+        [[Signal::INT, Signal::TERM], [Signal::TERM, Signal::INT], [Signal::TERM, Signal::TERM]];
     for (round, sigs) in rounds.into_iter().enumerate() {
         if round > 0 {
             p.start_side(0);
@@ -141,9 +162,18 @@ fn sigint_and_sigterm_during_rekeys_stop_cleanly_with_final_statistics() {
             let name = if sig == Signal::INT { "SIGINT" } else { "SIGTERM" };
             let out = p.stop(s, sig);
             out.assert_success();
-            assert!(out.stderr.contains(&format!("stopped by {name}")), "round {round}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(&format!("stopped by {name}")),
+                "round {round}: {}",
+                out.stderr
+            );
             let v = p.stats(s);
-            assert_eq!(v["final"], true, "round {round}: gateway {} wrote its final statistics", pair::NAMES[s]);
+            assert_eq!(
+                v["final"],
+                true,
+                "round {round}: gateway {} wrote its final statistics",
+                pair::NAMES[s]
+            );
             assert!(pair::rekeys(&v) >= 1, "round {round}: {}", pair::tunnel(&v));
         }
         // The generator lost its links with the gateways: stopped, it still reports.

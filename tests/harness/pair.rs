@@ -149,7 +149,11 @@ impl Pair {
                 let out = self.gw[s].take().unwrap().wait();
                 panic!("gateway {} exited at start:\n{}", NAMES[s], out.stderr);
             }
-            assert!(since.elapsed() < Duration::from_secs(60), "gateway {} never listened", NAMES[s]);
+            assert!(
+                since.elapsed() < Duration::from_secs(60),
+                "gateway {} never listened",
+                NAMES[s]
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -186,7 +190,8 @@ impl Pair {
     /// The generator's report of its last run.
     pub fn report(&self) -> Report {
         let path = self.path("gen.json");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Report(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
     }
 
@@ -203,7 +208,8 @@ impl Pair {
         all.extend(args);
         let out = self.ctl(s, &all);
         out.assert_success();
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{}: {e}\n{}", out.command, out.stdout))
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", out.command, out.stdout))
     }
 
     /// Side `s`'s latest statistics document (waits for a complete one).
@@ -211,24 +217,41 @@ impl Pair {
         let path = self.stats_path(s);
         let since = Instant::now();
         loop {
-            if let Some(v) = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+            if let Some(v) =
+                std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok())
+            {
                 return v;
             }
-            assert!(since.elapsed() < Duration::from_secs(30), "no stats from {} in {}", NAMES[s], path.display());
+            assert!(
+                since.elapsed() < Duration::from_secs(30),
+                "no stats from {} in {}",
+                NAMES[s],
+                path.display()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Polls side `s`'s statistics until `pred` holds (at most `limit`, then panics with
     /// `what` and the last document): a bounded wait for a state, not a timing assertion.
-    pub fn wait_stats(&self, s: usize, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_stats(
+        &self,
+        s: usize,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let since = Instant::now();
         loop {
             let v = self.stats(s);
             if pred(&v) {
                 return v;
             }
-            assert!(since.elapsed() < limit, "gateway {}: {what} did not happen within {limit:?}:\n{v:#}", NAMES[s]);
+            assert!(
+                since.elapsed() < limit,
+                "gateway {}: {what} did not happen within {limit:?}:\n{v:#}",
+                NAMES[s]
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -323,7 +346,11 @@ pub fn drop_count(stats: &Value, reason: &str) -> u64 {
 pub fn drops(stats: &Value) -> Vec<(String, u64)> {
     stats["drops"]
         .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_u64().filter(|x| *x > 0).map(|x| (k.clone(), x))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_u64().filter(|x| *x > 0).map(|x| (k.clone(), x)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -336,7 +363,8 @@ pub fn tunnel(stats: &Value) -> &Value {
 pub fn out_spi(stats: &Value) -> Option<u64> {
     let t = tunnel(stats);
     t["outbound_spi"].as_u64().or_else(|| {
-        t["sa"].as_array()?.iter().find(|s| s["dir"] == "out" && s["state"] == "active")?["spi"].as_u64()
+        t["sa"].as_array()?.iter().find(|s| s["dir"] == "out" && s["state"] == "active")?["spi"]
+            .as_u64()
     })
 }
 

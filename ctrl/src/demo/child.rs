@@ -155,8 +155,14 @@ impl Child {
 
     /// A failure report: what ran, how it ended, and its last lines.
     pub fn failure(&self, how: &str) -> String {
-        let tail = self.tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        let mut s = format!("{} {how}\n  command: {}\n  log: {}", self.name, self.command, self.log.display());
+        let tail =
+            self.tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        let mut s = format!(
+            "{} {how}\n  command: {}\n  log: {}",
+            self.name,
+            self.command,
+            self.log.display()
+        );
         if tail.is_empty() {
             s.push_str("\n  (it wrote nothing)");
         } else {
@@ -279,7 +285,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("qfp-demo-child-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("a.log");
-        let script = "i=0; while [ $i -lt 20 ]; do echo line$i; i=$((i+1)); done; echo oops >&2; exit 3";
+        let script =
+            "i=0; while [ $i -lt 20 ]; do echo line$i; i=$((i+1)); done; echo oops >&2; exit 3";
         let (mut c, rx) = sh(script, &log);
         let (status, killed) = c.wait_or_kill(Duration::from_secs(10));
         assert_eq!((status.code(), killed), (Some(3), false));
@@ -287,7 +294,9 @@ mod tests {
         assert_eq!(got.len(), 21, "{got:?}");
         assert!(got.contains(&"oops".to_string()) && got.contains(&"line19".to_string()));
         let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.starts_with("$ /bin/sh -c") && text.contains("line0\n") && text.contains("oops"));
+        assert!(
+            text.starts_with("$ /bin/sh -c") && text.contains("line0\n") && text.contains("oops")
+        );
         let f = c.failure("exited with status 3");
         assert!(f.contains("line19") && !f.contains("line0\n") && f.contains("sh exited"), "{f}");
         assert_eq!(f.matches("\n    ").count(), TAIL_LINES, "{f}");
@@ -307,23 +316,32 @@ mod tests {
         let (c, _rx) = sh("sleep 30", &dir.join("c.log"));
         let pid = c.child.id();
         drop(c);
-        assert!(!Path::new(&format!("/proc/{pid}")).exists() || {
-            // A recycled pid would be a different process: check it is not our sleep.
-            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            !cmd.contains("sleep")
-        });
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists() || {
+                // A recycled pid would be a different process: check it is not our sleep.
+                let cmd =
+                    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                !cmd.contains("sleep")
+            }
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn short_commands_end_within_their_limit() {
-        let (code, out, _) =
-            run_short(Path::new("/bin/sh"), &["-c".into(), "echo hi; exit 2".into()], Duration::from_secs(5))
-                .unwrap();
+        let (code, out, _) = run_short(
+            Path::new("/bin/sh"),
+            &["-c".into(), "echo hi; exit 2".into()],
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert_eq!((code, out.as_str()), (Some(2), "hi\n"));
-        let (code, _, _) =
-            run_short(Path::new("/bin/sh"), &["-c".into(), "sleep 30".into()], Duration::from_millis(200))
-                .unwrap();
+        let (code, _, _) = run_short(
+            Path::new("/bin/sh"),
+            &["-c".into(), "sleep 30".into()],
+            Duration::from_millis(200),
+        )
+        .unwrap();
         assert_eq!(code, None);
     }
 }

@@ -22,8 +22,8 @@
 //! - [`summary`]: the accounting at the end; [`run`](self::run) and [`show`] the rest.
 
 pub mod child;
-mod show;
 pub mod setup;
+mod show;
 pub mod summary;
 pub mod table;
 pub mod watch;
@@ -118,9 +118,9 @@ pub fn check(args: &DemoArgs) -> Result<Options, Failure> {
         }
     };
     if let Some(p) = &args.json {
-        std::fs::File::create(p)
-            .and_then(|_| std::fs::remove_file(p))
-            .map_err(|e| Failure::usage(format!("--json {}: cannot write there: {e}", p.display())))?;
+        std::fs::File::create(p).and_then(|_| std::fs::remove_file(p)).map_err(|e| {
+            Failure::usage(format!("--json {}: cannot write there: {e}", p.display()))
+        })?;
     }
     Ok(Options {
         child: setup::Options {
@@ -146,7 +146,9 @@ mod tests {
     use crate::cli::{Command, Parsed, parse};
 
     fn demo(args: &[&str]) -> Result<DemoArgs, String> {
-        match parse(std::iter::once("qfp").chain(std::iter::once("demo")).chain(args.iter().copied())) {
+        match parse(
+            std::iter::once("qfp").chain(std::iter::once("demo")).chain(args.iter().copied()),
+        ) {
             Parsed::Command(c) => match c.command {
                 Command::Demo(d) => Ok(*d),
                 other => Err(format!("{other:?}")),
@@ -162,10 +164,21 @@ mod tests {
         assert_eq!(d.rekey_order, RekeyOrder::MakeBeforeBreak);
         let o = check(&d).unwrap();
         assert_eq!((o.desync_at, o.child.recovery), (Some(12.0), true));
-        let d = demo(&["--duration", "10", "--desync-at", "0", "--no-recovery", "--rekey-order", "outbound-first"])
-            .unwrap();
+        let d = demo(&[
+            "--duration",
+            "10",
+            "--desync-at",
+            "0",
+            "--no-recovery",
+            "--rekey-order",
+            "outbound-first",
+        ])
+        .unwrap();
         let o = check(&d).unwrap();
-        assert_eq!((o.desync_at, o.child.recovery, o.child.order), (None, false, RekeyOrder::OutboundFirst));
+        assert_eq!(
+            (o.desync_at, o.child.recovery, o.child.order),
+            (None, false, RekeyOrder::OutboundFirst)
+        );
     }
 
     #[test]

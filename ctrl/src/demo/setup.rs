@@ -169,17 +169,15 @@ pub fn config_toml(side: usize, secrets: &Secrets) -> String {
             hex(salt)
         );
     }
-    let _ = write!(s, "\n[[route]]\ndst = \"{lan}\"\nport = 0\nnext_hop_mac = \"02:51:46:00:01:fe\"\n");
+    let _ =
+        write!(s, "\n[[route]]\ndst = \"{lan}\"\nport = 0\nnext_hop_mac = \"02:51:46:00:01:fe\"\n");
     s
 }
 
 fn memif(i: u8, role: &str, sock: &Path) -> String {
     // Deep rings (2^14 slots): a process descheduled for a moment on a shared CPU must not
     // turn into loss at these rates (docs/load-tools.md).
-    format!(
-        "--vdev=net_memif{i},role={role},socket={},socket-abstract=no,rsize=14",
-        sock.display()
-    )
+    format!("--vdev=net_memif{i},role={role},socket={},socket-abstract=no,rsize=14", sock.display())
 }
 
 fn eal_base(cpus: &str) -> Vec<String> {
@@ -333,13 +331,27 @@ mod tests {
 
     #[test]
     fn gateways_are_wired_to_each_other_and_to_the_generator() {
-        let opts = Options { duration: 20.0, rate: 1000, order: RekeyOrder::OutboundFirst, recovery: false };
+        let opts = Options {
+            duration: 20.0,
+            rate: 1000,
+            order: RekeyOrder::OutboundFirst,
+            recovery: false,
+        };
         let p = Plan::new(Path::new("/d"), &opts, Layout::for_cpus(&[0, 1]));
         let [a, b] = &p.gateway_args;
         let has = |v: &[String], s: &str| v.iter().any(|x| x == s);
-        assert!(has(a, "--vdev=net_memif1,role=server,socket=/d/wan.sock,socket-abstract=no,rsize=14"));
-        assert!(has(b, "--vdev=net_memif1,role=client,socket=/d/wan.sock,socket-abstract=no,rsize=14"));
-        assert!(has(&p.gen_args, "--vdev=net_memif1,role=client,socket=/d/b-lan.sock,socket-abstract=no,rsize=14"));
+        assert!(has(
+            a,
+            "--vdev=net_memif1,role=server,socket=/d/wan.sock,socket-abstract=no,rsize=14"
+        ));
+        assert!(has(
+            b,
+            "--vdev=net_memif1,role=client,socket=/d/wan.sock,socket-abstract=no,rsize=14"
+        ));
+        assert!(has(
+            &p.gen_args,
+            "--vdev=net_memif1,role=client,socket=/d/b-lan.sock,socket-abstract=no,rsize=14"
+        ));
         assert!(has(a, "outbound-first") && has(b, "off") && has(a, "--lcores=0@0,1@1"));
         assert!(has(&p.gen_args, "--lcores=0@0") && has(&p.gen_args, "1000"));
     }

@@ -188,8 +188,14 @@ impl Show<'_> {
         let names = ["gateway A", "gateway B"];
         for side in 0..2 {
             let log = self.plan.dir.join(format!("{}.log", ["a", "b"][side]));
-            let c = Child::spawn(names[side], &self.exe, &self.plan.gateway_args[side], &log, tx.clone())
-                .map_err(Failure::runtime)?;
+            let c = Child::spawn(
+                names[side],
+                &self.exe,
+                &self.plan.gateway_args[side],
+                &log,
+                tx.clone(),
+            )
+            .map_err(Failure::runtime)?;
             self.children.push(c);
             let socks = self.plan.listening[side].clone();
             self.wait_for(&format!("{} to listen on its memif sockets", names[side]), |_| {
@@ -197,7 +203,8 @@ impl Show<'_> {
             })?;
         }
         let log = self.plan.dir.join("gen.log");
-        let g = Child::spawn("qfp gen", &self.exe, &self.plan.gen_args, &log, tx).map_err(Failure::runtime)?;
+        let g = Child::spawn("qfp gen", &self.exe, &self.plan.gen_args, &log, tx)
+            .map_err(Failure::runtime)?;
         self.children.push(g);
         self.wait_for("the generator to start sending", |s| {
             if let Some(l) = GenLive::read(&s.plan.gen_live) {
@@ -225,9 +232,15 @@ impl Show<'_> {
         let rekeys = if self.opts.rekey_every_ms == 0 {
             "no scheduled rekeys".to_string()
         } else {
-            format!("a rekey every {} ms ({order}), started by A and B in turn", self.opts.rekey_every_ms)
+            format!(
+                "a rekey every {} ms ({order}), started by A and B in turn",
+                self.opts.rekey_every_ms
+            )
         };
-        self.say(&format!("{:.0} s at {} pps each way, 64-byte frames; {rekeys}", o.duration, o.rate));
+        self.say(&format!(
+            "{:.0} s at {} pps each way, 64-byte frames; {rekeys}",
+            o.duration, o.rate
+        ));
         match self.opts.desync_at {
             Some(d) => self.say(&format!(
                 "at {d:.1} s gateway A forgets the inbound SA B sends on (invalid-SPI recovery {})",
@@ -240,7 +253,11 @@ impl Show<'_> {
     }
 
     /// Waits (watching children and signals) until `ready`, at most [`START_LIMIT`].
-    fn wait_for(&mut self, what: &str, mut ready: impl FnMut(&mut Self) -> bool) -> Result<(), Failure> {
+    fn wait_for(
+        &mut self,
+        what: &str,
+        mut ready: impl FnMut(&mut Self) -> bool,
+    ) -> Result<(), Failure> {
         let since = Instant::now();
         loop {
             self.drain_lines();
@@ -252,8 +269,14 @@ impl Show<'_> {
                 return Err(Failure::runtime(format!("interrupted while waiting for {what}")));
             }
             if since.elapsed() > START_LIMIT {
-                let last = self.children.last().map(|c| c.failure("is still starting")).unwrap_or_default();
-                return Err(Failure::runtime(format!("gave up waiting for {what} after {START_LIMIT:?}\n{last}")));
+                let last = self
+                    .children
+                    .last()
+                    .map(|c| c.failure("is still starting"))
+                    .unwrap_or_default();
+                return Err(Failure::runtime(format!(
+                    "gave up waiting for {what} after {START_LIMIT:?}\n{last}"
+                )));
             }
             std::thread::sleep(TICK);
         }
@@ -268,7 +291,10 @@ impl Show<'_> {
             {
                 return Err(Failure::runtime(c.failure(&format!("exited during the demo ({st})"))));
             }
-            if gen_done && let Some(st) = c.exited() && !st.success() {
+            if gen_done
+                && let Some(st) = c.exited()
+                && !st.success()
+            {
                 return Err(Failure::runtime(c.failure(&format!("failed ({st})"))));
             }
         }
@@ -289,9 +315,13 @@ impl Show<'_> {
         }
         let t = self.t_at(l.at);
         let side = if l.who.ends_with('A') { "A" } else { "B" };
-        eprintln!("{}", table::event(t, &format!("{side}: {}", l.text.trim_start_matches("qfp: "))));
+        eprintln!(
+            "{}",
+            table::event(t, &format!("{side}: {}", l.text.trim_start_matches("qfp: ")))
+        );
         // The line for the forgotten SPI (not one of a rekey's transients).
-        let about_it = self.desync.spi.is_some_and(|spi| l.text.contains(&format!("spi=0x{spi:08X}")));
+        let about_it =
+            self.desync.spi.is_some_and(|spi| l.text.contains(&format!("spi=0x{spi:08X}")));
         if side == "A"
             && l.text.contains("RECVD_PKT_INV_SPI")
             && about_it
@@ -347,7 +377,11 @@ impl Show<'_> {
 
     /// `qfp ctl --ctrl-socket <side's socket> <args>`: Ok(stdout) or Err(one line).
     fn ctl(&self, side: usize, args: &[&str]) -> Result<String, String> {
-        let mut all = vec!["ctl".to_string(), "--ctrl-socket".into(), self.plan.ctl[side].display().to_string()];
+        let mut all = vec![
+            "ctl".to_string(),
+            "--ctrl-socket".into(),
+            self.plan.ctl[side].display().to_string(),
+        ];
         all.extend(args.iter().map(|s| s.to_string()));
         match run_short(&self.exe, &all, Duration::from_secs(10))? {
             (Some(0), out, _) => Ok(out),
@@ -368,8 +402,9 @@ impl Show<'_> {
         }
         // Catch up by skipping, never by a burst of requests.
         self.next_rekey = (self.next_rekey + every).max(t + every * 0.5);
-        let near_desync = self.opts.desync_at.is_some_and(|d| t >= d - REKEY_QUIET - every.min(1.0))
-            && self.desync.recovered_live.is_none_or(|r| t < r + REKEY_QUIET);
+        let near_desync =
+            self.opts.desync_at.is_some_and(|d| t >= d - REKEY_QUIET - every.min(1.0))
+                && self.desync.recovered_live.is_none_or(|r| t < r + REKEY_QUIET);
         if near_desync {
             if !self.desync.paused {
                 self.desync.paused = true;
@@ -412,8 +447,15 @@ impl Show<'_> {
         let steady = a.idle() && b.idle() && a.out_spi.is_some_and(|s| b.in_spis.contains(&s));
         let Some(spi) = b.out_spi.filter(|s| steady && a.in_spis.contains(s)) else {
             if t > at + 10.0 {
-                self.desync.failed = Some("the gateways never settled on one SA pair (exchanges under way)".into());
-                eprintln!("{}", table::event(t, "desync NOT injected: the gateways never settled on one SA pair"));
+                self.desync.failed =
+                    Some("the gateways never settled on one SA pair (exchanges under way)".into());
+                eprintln!(
+                    "{}",
+                    table::event(
+                        t,
+                        "desync NOT injected: the gateways never settled on one SA pair"
+                    )
+                );
             }
             return;
         };
@@ -427,7 +469,12 @@ impl Show<'_> {
                 self.desync.unknown_before = before;
                 eprintln!(
                     "{}",
-                    table::event(t, &format!("desync: A forgot inbound SA {spi:#x} (qfp ctl debug forget-sa); B still sends on it"))
+                    table::event(
+                        t,
+                        &format!(
+                            "desync: A forgot inbound SA {spi:#x} (qfp ctl debug forget-sa); B still sends on it"
+                        )
+                    )
                 );
             }
             Err(e) => {
@@ -445,14 +492,23 @@ impl Show<'_> {
             self.desync.detected = Some((t, "IN_US_V4_PKT_SA_NOT_FOUND_SPI counted".into()));
             eprintln!(
                 "{}",
-                table::event(t, &format!("A drops B's packets: unknown SPI ({} so far)", self.gws[0].unknown_spi))
+                table::event(
+                    t,
+                    &format!(
+                        "A drops B's packets: unknown SPI ({} so far)",
+                        self.gws[0].unknown_spi
+                    )
+                )
             );
         }
         let Some((det, _)) = self.desync.detected else { return };
         // A live interval that began after the detection and still saw B -> A packets.
         let interval = 0.1;
         let cut = self.live.stream(super::summary::CUT_STREAM);
-        if self.desync.recovered_live.is_none() && self.live.t_s - interval > det.max(inj) && cut.rx_pps > 0.0 {
+        if self.desync.recovered_live.is_none()
+            && self.live.t_s - interval > det.max(inj)
+            && cut.rx_pps > 0.0
+        {
             let at = self.live.t_s - interval;
             self.desync.recovered_live = Some(at);
             eprintln!("{}", table::event(at, "recovered: B -> A traffic flows again"));
@@ -461,14 +517,22 @@ impl Show<'_> {
             && let Some(new) = self.gws[1].out_spi.filter(|s| Some(*s) != self.desync.spi)
         {
             self.desync.replaced_by = Some(new);
-            eprintln!("{}", table::event(t, &format!("B's outbound SA is now {new:#x} (was the forgotten one)")));
+            eprintln!(
+                "{}",
+                table::event(
+                    t,
+                    &format!("B's outbound SA is now {new:#x} (was the forgotten one)")
+                )
+            );
         }
     }
 
     /// The end: the generator's report, the gateways stopped in order, the summary.
     fn finish(&mut self, gen_status: std::process::ExitStatus) -> Result<(), Failure> {
         if !gen_status.success() {
-            return Err(Failure::runtime(self.children[2].failure(&format!("failed ({gen_status})"))));
+            return Err(Failure::runtime(
+                self.children[2].failure(&format!("failed ({gen_status})")),
+            ));
         }
         let traffic = GenFinal::read(&self.plan.gen_report).map_err(Failure::runtime)?;
         let mut failures = Vec::new();
@@ -511,13 +575,17 @@ impl Show<'_> {
         );
         print!("{}", s.text());
         if let Some(p) = &self.args.json {
-            write_json(p, &s).map_err(|e| Failure::runtime(format!("writing {}: {e}", p.display())))?;
+            write_json(p, &s)
+                .map_err(|e| Failure::runtime(format!("writing {}: {e}", p.display())))?;
         }
         if let Some(e) = &self.desync.failed {
             failures.push(format!("the desync could not be injected: {e}"));
         }
         if self.rekey_failures > 0 {
-            failures.push(format!("{} of {} rekey requests failed", self.rekey_failures, self.rekeys_requested));
+            failures.push(format!(
+                "{} of {} rekey requests failed",
+                self.rekey_failures, self.rekeys_requested
+            ));
         }
         if failures.is_empty() { Ok(()) } else { Err(Failure::runtime(failures.join("\n"))) }
     }

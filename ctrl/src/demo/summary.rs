@@ -169,7 +169,12 @@ impl Summary {
         let directions: Vec<Direction> = (0..2u8)
             .map(|id| {
                 let s = traffic.stream(id);
-                Direction { name: names[usize::from(id)], sent: s.sent, received: s.received, lost: s.lost }
+                Direction {
+                    name: names[usize::from(id)],
+                    sent: s.sent,
+                    received: s.received,
+                    lost: s.lost,
+                }
             })
             .collect();
         let sent = directions.iter().map(|d| d.sent).sum();
@@ -183,7 +188,9 @@ impl Summary {
                     desync_lost = traffic
                         .streams
                         .iter()
-                        .map(|s| s.lost_by_bucket.iter().skip(first).take(last - first + 1).sum::<u64>())
+                        .map(|s| {
+                            s.lost_by_bucket.iter().skip(first).take(last - first + 1).sum::<u64>()
+                        })
                         .sum();
                     desync.recovered_s = recovered;
                 }
@@ -207,7 +214,10 @@ impl Summary {
             directions,
             gateways: gws
                 .iter()
-                .map(|g| GatewaySummary { rekeys: g.rekeys, drops: g.drop_reasons.iter().cloned().collect() })
+                .map(|g| GatewaySummary {
+                    rekeys: g.rekeys,
+                    drops: g.drop_reasons.iter().cloned().collect(),
+                })
                 .collect(),
             rekey_order: order.to_string(),
             rekey_every_ms,
@@ -248,13 +258,20 @@ impl Summary {
             self.duration_s, self.sent_pps, self.rate_pps, self.stopped_by
         );
         for d in &self.directions {
-            s += &format!("  {:<6}  sent {:>9}  received {:>9}  lost {:>7}\n", d.name, d.sent, d.received, d.lost);
+            s += &format!(
+                "  {:<6}  sent {:>9}  received {:>9}  lost {:>7}\n",
+                d.name, d.sent, d.received, d.lost
+            );
         }
         s += &format!(
             "  total   sent {:>9}  received {:>9}  lost {:>7}  ({} in the desync, {} outside it)\n",
             self.sent, self.received, self.lost, self.desync.lost, self.lost_in_rekeys
         );
-        let every = if self.rekey_every_ms == 0 { "none asked".to_string() } else { format!("every {} ms", self.rekey_every_ms) };
+        let every = if self.rekey_every_ms == 0 {
+            "none asked".to_string()
+        } else {
+            format!("every {} ms", self.rekey_every_ms)
+        };
         s += &format!(
             "  rekeys  {} completed ({}, {}; A counted {}, B {})\n",
             self.rekeys, self.rekey_order, every, self.gateways[0].rekeys, self.gateways[1].rekeys
@@ -279,7 +296,10 @@ impl Summary {
         }
         for (name, g) in ["A", "B"].iter().zip(&self.gateways) {
             let d: Vec<String> = g.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            s += &format!("  drops {name} {}\n", if d.is_empty() { "none".into() } else { d.join(", ") });
+            s += &format!(
+                "  drops {name} {}\n",
+                if d.is_empty() { "none".into() } else { d.join(", ") }
+            );
         }
         s += &self.line();
         s.push('\n');
@@ -315,7 +335,11 @@ mod tests {
 
     fn observed(injected: f64) -> Observed {
         Observed {
-            desync: Desync { injected_s: Some(injected), detected_s: Some(injected + 0.02), ..Desync::default() },
+            desync: Desync {
+                injected_s: Some(injected),
+                detected_s: Some(injected + 0.02),
+                ..Desync::default()
+            },
             rekeys_requested: 3,
         }
     }
@@ -325,7 +349,8 @@ mod tests {
         // B -> A loses from 0.4 s, all of 0.5-0.6 s, a quarter of 0.6-0.7 s; A -> B loses
         // 2 in the window (a rekey at recovery) and 5 long before (a rekey, outbound-first).
         let g = report(&[5, 0, 0, 0, 0, 2, 0, 0, 0, 0], &[0, 0, 0, 0, 40, 100, 25, 0, 0, 0]);
-        let (a, b) = (GwView { rekeys: 7, ..GwView::default() }, GwView { rekeys: 6, ..GwView::default() });
+        let (a, b) =
+            (GwView { rekeys: 7, ..GwView::default() }, GwView { rekeys: 6, ..GwView::default() });
         let s = Summary::new(&g, [&a, &b], &observed(0.45), "outbound-first", 100, 1000);
         assert_eq!((s.sent, s.received, s.lost), (2000, 1828, 172));
         assert_eq!((s.desync.lost, s.lost_in_rekeys, s.rekeys), (167, 5, 7));
@@ -346,7 +371,14 @@ mod tests {
     #[test]
     fn packets_queued_before_the_injection_belong_to_the_desync() {
         let g = report(&[0; 10], &[0, 0, 0, 30, 100, 100, 10, 0, 0, 0]);
-        let s = Summary::new(&g, [&GwView::default(), &GwView::default()], &observed(0.58), "make-before-break", 0, 1000);
+        let s = Summary::new(
+            &g,
+            [&GwView::default(), &GwView::default()],
+            &observed(0.58),
+            "make-before-break",
+            0,
+            1000,
+        );
         assert_eq!((s.desync.lost, s.lost_in_rekeys), (240, 0));
         assert_eq!(s.desync.recovered_s, Some(0.61));
     }
@@ -355,14 +387,28 @@ mod tests {
     fn buckets_where_nothing_was_sent_do_not_cut_the_run() {
         let mut g = report(&[0; 10], &[0, 0, 0, 50, 0, 100, 0, 100, 100, 100]);
         g.streams[1].sent_by_bucket = vec![100, 100, 100, 100, 0, 100, 0, 100, 100, 100];
-        let s = Summary::new(&g, [&GwView::default(), &GwView::default()], &observed(0.35), "x", 0, 1000);
+        let s = Summary::new(
+            &g,
+            [&GwView::default(), &GwView::default()],
+            &observed(0.35),
+            "x",
+            0,
+            1000,
+        );
         assert_eq!((s.desync.lost, s.lost_in_rekeys, s.desync.recovered_s), (450, 0, None));
     }
 
     #[test]
     fn a_desync_that_lasts_to_the_end_never_recovered() {
         let g = report(&[0; 10], &[0, 0, 0, 0, 0, 0, 30, 100, 100, 100]);
-        let s = Summary::new(&g, [&GwView::default(), &GwView::default()], &observed(0.62), "make-before-break", 0, 1000);
+        let s = Summary::new(
+            &g,
+            [&GwView::default(), &GwView::default()],
+            &observed(0.62),
+            "make-before-break",
+            0,
+            1000,
+        );
         assert_eq!((s.desync.recovered_s, s.desync.lost, s.lost_in_rekeys), (None, 330, 0));
         assert!(s.text().contains("never recovered"), "{}", s.text());
     }
@@ -370,10 +416,24 @@ mod tests {
     #[test]
     fn loss_far_from_the_injection_is_not_the_desync() {
         let g = report(&[0; 10], &[9, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        let s = Summary::new(&g, [&GwView::default(), &GwView::default()], &observed(0.5), "make-before-break", 0, 1000);
+        let s = Summary::new(
+            &g,
+            [&GwView::default(), &GwView::default()],
+            &observed(0.5),
+            "make-before-break",
+            0,
+            1000,
+        );
         assert_eq!((s.desync.lost, s.lost_in_rekeys), (0, 9));
         assert_eq!(s.desync.recovered_s, s.desync.detected_s);
-        let none = Summary::new(&g, [&GwView::default(), &GwView::default()], &Observed::default(), "x", 0, 1);
+        let none = Summary::new(
+            &g,
+            [&GwView::default(), &GwView::default()],
+            &Observed::default(),
+            "x",
+            0,
+            1,
+        );
         assert_eq!((none.desync.injected_s, none.lost_in_rekeys), (None, 9));
         assert!(none.line().contains("no desync"));
     }

@@ -10,7 +10,15 @@ use super::watch::{GenLive, GwView};
 pub fn header() -> String {
     format!(
         "{:>6}  {:>9}  {:>9}  {:>7}  {:>8}  {:>8}  {:>7}  {:>10}  {:>10}  {}",
-        "time", "sent", "received", "lost", "A->B pps", "B->A pps", "rekeys", "SPI A->B", "SPI B->A",
+        "time",
+        "sent",
+        "received",
+        "lost",
+        "A->B pps",
+        "B->A pps",
+        "rekeys",
+        "SPI A->B",
+        "SPI B->A",
         "invalid SPI (A | B)"
     )
 }
@@ -27,8 +35,12 @@ pub fn invalid_spi_state(g: &GwView) -> String {
         // short-lived transient ones).
         let mut flows = g.invalid_spi.clone();
         flows.sort_by_key(|(_, class)| class != "out-of-sync");
-        let mut s =
-            flows.iter().take(2).map(|(spi, class)| format!("{spi:#x} {class}")).collect::<Vec<_>>().join(", ");
+        let mut s = flows
+            .iter()
+            .take(2)
+            .map(|(spi, class)| format!("{spi:#x} {class}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         if flows.len() > 2 {
             s += &format!(" +{}", flows.len() - 2);
         }
@@ -110,7 +122,12 @@ mod tests {
             invalid_spi: vec![(0x2001, "out-of-sync".into())],
             ..GwView::default()
         };
-        let b = GwView { rekeys: 3, out_spi: Some(0x2001), peer_state: Some("dead".into()), ..GwView::default() };
+        let b = GwView {
+            rekeys: 3,
+            out_spi: Some(0x2001),
+            peer_state: Some("dead".into()),
+            ..GwView::default()
+        };
         let r = row(&traffic, &prev, [&a, &b]);
         assert!(r.contains("0x12345678") && r.contains("0x00002001"), "{r}");
         assert!(r.contains("3/3") && r.contains("  20000  ") && r.contains("19990"), "{r}");
@@ -123,7 +140,11 @@ mod tests {
         assert_eq!(col(&h, "received"), col(&r, "119990"), "\n{h}\n{r}");
         assert_eq!(invalid_spi_state(&GwView { unknown_spi: 4, ..GwView::default() }), "4 dropped");
         let many = GwView {
-            invalid_spi: vec![(1, "transient".into()), (2, "transient".into()), (3, "out-of-sync".into())],
+            invalid_spi: vec![
+                (1, "transient".into()),
+                (2, "transient".into()),
+                (3, "out-of-sync".into()),
+            ],
             ..GwView::default()
         };
         assert_eq!(invalid_spi_state(&many), "0x3 out-of-sync, 0x1 transient +1");

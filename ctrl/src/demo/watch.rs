@@ -113,7 +113,8 @@ impl GwView {
         let tunnel = &v["tunnels"][0];
         let sas = tunnel["sa"].as_array().cloned().unwrap_or_default();
         let spi_of = |s: &Value| s["spi"].as_u64().and_then(|x| u32::try_from(x).ok());
-        let usable = |s: &Value| s["state"].as_str().is_none_or(|st| st != "invalid" && st != "expired");
+        let usable =
+            |s: &Value| s["state"].as_str().is_none_or(|st| st != "invalid" && st != "expired");
         let drops = v["drops"].as_object().cloned().unwrap_or_default();
         let mut drop_reasons: Vec<(String, u64)> =
             drops.iter().map(|(k, n)| (k.clone(), u(n))).filter(|(_, n)| *n > 0).collect();
@@ -142,7 +143,11 @@ impl GwView {
             uptime_s: v["uptime_s"].as_f64().unwrap_or(0.0),
             rekeys: u(&tunnel["rekeys"]),
             out_spi: sas.iter().filter(|s| s["dir"] == "out" && usable(s)).find_map(spi_of),
-            in_spis: sas.iter().filter(|s| s["dir"] == "in" && usable(s)).filter_map(spi_of).collect(),
+            in_spis: sas
+                .iter()
+                .filter(|s| s["dir"] == "in" && usable(s))
+                .filter_map(spi_of)
+                .collect(),
             unknown_spi: u(&v["drops"][UNKNOWN_SPI]),
             drops: drops.values().map(u).sum(),
             drop_reasons,
@@ -196,8 +201,8 @@ impl GenFinal {
     /// Reads the report.
     pub fn read(path: &Path) -> Result<GenFinal, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let v: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
         GenFinal::from_json(&v).ok_or_else(|| format!("{}: not a qfp gen report", path.display()))
     }
 
@@ -268,7 +273,10 @@ mod tests {
             "streams": [{"id": 1, "sent": 10, "received": 7, "lost": 3,
                          "timeline": {"sent": [5, 5], "received": [5, 2], "lost": [0, 3]}}]});
         let g = GenFinal::from_json(&v).unwrap();
-        assert_eq!((g.bucket_s, g.foreign, g.stream(1).lost_by_bucket.clone()), (0.05, 3, vec![0, 3]));
+        assert_eq!(
+            (g.bucket_s, g.foreign, g.stream(1).lost_by_bucket.clone()),
+            (0.05, 3, vec![0, 3])
+        );
         assert_eq!(g.stream(0), StreamFinal::default());
         assert!(GenFinal::from_json(&json!({"streams": [{"id": 1}]})).is_none());
         let live: GenLive = serde_json::from_value(json!({"t_s": 1.0, "start_unix_s": 5.0,
