@@ -19,7 +19,8 @@
 //! - [`setup`]: configs, sockets, CPU layout, command lines;
 //! - [`child`]: child processes (own process group, output, stop, kill on drop);
 //! - [`watch`]: reading the children's JSON; [`table`]: the live table;
-//! - [`summary`]: the accounting at the end; [`run`](self::run) and [`show`] the rest.
+//! - [`summary`]: the accounting at the end; [`run`](self::run) and `show` (with its
+//!   timed steps: rekeys, the desync) the rest.
 
 pub mod child;
 pub mod setup;
