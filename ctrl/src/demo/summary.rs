@@ -192,7 +192,10 @@ impl Summary {
                             s.lost_by_bucket.iter().skip(first).take(last - first + 1).sum::<u64>()
                         })
                         .sum();
-                    desync.recovered_s = recovered;
+                    // By send time, packets queued on a busy machine can be sent before
+                    // the detection and still arrive after the repair: the repair itself
+                    // cannot come before the gateway noticed.
+                    desync.recovered_s = recovered.map(|r| r.max(desync.detected_s.unwrap_or(r)));
                 }
                 // Nothing was lost: the sink never saw the desync.
                 None => desync.recovered_s = desync.detected_s.or(Some(inj)),
