@@ -36,9 +36,10 @@ pub enum Command {
     Pcap(crate::load::pcap::PcapArgs),
     /// Generate traffic on DPDK ports and count it back: loss, reordering, latency.
     Gen(Box<crate::load::generator::GenArgs>),
-    /// The self-contained showcase: two gateways, rekeys, a desync and its recovery
-    /// (not implemented yet; ./scripts/demo shows the current stage).
-    Demo(PassArgs),
+    /// The self-contained showcase: two gateways joined by net_memif, a generator counting
+    /// every packet both ways, rekeys, an injected desync and its recovery, a live table
+    /// and a summary.
+    Demo(Box<crate::demo::DemoArgs>),
 }
 
 /// Arguments of a subcommand that is not built yet: anything is accepted, then refused.

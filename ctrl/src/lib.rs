@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod ctl;
 pub mod cpu;
+pub mod demo;
 pub mod eal_args;
 pub mod export;
 pub mod forward;

@@ -21,10 +21,6 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
-    let not_yet = |what: &str| {
-        eprintln!("qfp: `qfp {what}` is not implemented yet");
-        ExitCode::from(2)
-    };
     match cli.command {
         Command::Run(args) => match ctrl::run::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -48,6 +44,12 @@ fn main() -> ExitCode {
                 ExitCode::from(e.code)
             }
         },
-        Command::Demo(_) => not_yet("demo"),
+        Command::Demo(args) => match ctrl::demo::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qfp demo: {e}");
+                ExitCode::from(e.code)
+            }
+        },
     }
 }

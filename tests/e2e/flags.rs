@@ -49,15 +49,19 @@ fn control_core_flags_need_the_gateway() {
 }
 
 #[test]
-fn later_subcommands_say_not_implemented_yet() {
-    for sub in ["demo"] {
-        let out = Qfp::new([sub, "show", "drops"]).output();
+fn demo_refuses_bad_arguments_with_one_line_before_starting_anything() {
+    for (args, needle) in [
+        (&["demo", "show", "drops"][..], "show"),
+        (&["demo", "--rate", "0"], "--rate"),
+        (&["demo", "--rekey-order", "sideways"], "--rekey-order"),
+        (&["demo", "--duration", "10", "--desync-at", "11"], "--desync-at"),
+        (&["demo", "--json", "/no/such/dir/s.json"], "--json"),
+    ] {
+        let out = Qfp::new(args.iter().copied()).output();
         out.assert_code(2);
-        assert!(
-            out.stderr.contains(&format!("`qfp {sub}` is not implemented yet")),
-            "{}",
-            out.stderr
-        );
+        let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("For more")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", out.stderr);
+        assert!(lines[0].contains(needle), "{args:?}: {}", out.stderr);
     }
 }
 

@@ -144,6 +144,48 @@ fn loss_into_a_sink_port_is_counted_and_dated() {
 }
 
 #[test]
+fn live_json_follows_the_run_and_agrees_with_the_report() {
+    let _one = exclusive();
+    let dir = TempDir::new("gen-live");
+    let (json, live) = (dir.join("g.json"), dir.join("live.json"));
+    let out = gen_cmd(
+        &[
+            "--count",
+            "10000",
+            "--rate",
+            "20000",
+            "--live-json",
+            &p(&live),
+            "--live-ms",
+            "50",
+            "--start-delay-ms",
+            "300",
+            "--json",
+            &p(&json),
+            "-q",
+        ],
+        &EalArgs::new().vdev("net_ring0"),
+    )
+    .output();
+    out.assert_success();
+    assert!(!out.stderr.contains("qfp gen:   "), "-q: no live line on stderr\n{}", out.stderr);
+    let r = report(&json);
+    assert_stream(&r["streams"][0], 10_000, 10_000, 0);
+    // 10000 packets at 20 kpps take half a second: the live file was written many times;
+    // its last state is one of the run's, in the same clock as the report.
+    let l = report(&live);
+    let start = r["start_unix_s"].as_f64().expect("start_unix_s in the report");
+    assert_eq!(l["start_unix_s"].as_f64(), Some(start), "{l}");
+    let (sent, received) = (u(&l, "sent"), u(&l, "received"));
+    assert!(sent <= 10_000 && received <= sent && sent > 0, "{l}");
+    let s0 = &l["streams"][0];
+    assert_eq!((u(s0, "id"), u(s0, "sent"), u(s0, "received")), (0, sent, received), "{l}");
+    assert!(l["t_s"].as_f64().unwrap() > 0.0 && l["sending"].is_boolean(), "{l}");
+    // Sending began after the links came up and the 300 ms delay: after the process began.
+    assert!(start > 0.0);
+}
+
+#[test]
 fn sigint_stops_sending_and_still_reports() {
     let _one = exclusive();
     let dir = TempDir::new("gen-int");
@@ -248,6 +290,9 @@ fn bad_arguments_exit_2_with_one_line() {
         (&["--count", "0"], "--count"),
         (&["--duration", "x"], "--duration"),
         (&["--poll", "lazy"], "--poll"),
+        (&["--live-ms", "5"], "--live-ms"),
+        (&["--start-delay-ms", "x"], "--start-delay-ms"),
+        (&["--live-json", "/nonexistent-dir/l.json"], "--live-json"),
     ] {
         let out = gen_cmd(args, &EalArgs::new().vdev("net_ring0")).output();
         out.assert_code(2);

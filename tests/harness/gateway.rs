@@ -163,6 +163,11 @@ impl GatewayDef {
 
     /// The `qfp run -c` config (protected port 0, unprotected port 1).
     pub fn config_toml(&self, replay_window: u32) -> String {
+        self.config_toml_with(replay_window, None)
+    }
+
+    /// The config, with `psk` on every tunnel if given (rekeys through the peer channel).
+    pub fn config_toml_with(&self, replay_window: u32, psk: Option<&str>) -> String {
         let list = |v: &[&str]| v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
         let mut s = format!(
             "[gateway]\nprotected_port = 0\nunprotected_port = 1\nlocal = [{}]\nreplay_window = {replay_window}\n",
@@ -180,6 +185,9 @@ impl GatewayDef {
                 t.esn,
                 t.natt
             );
+            if let Some(k) = psk {
+                s += &format!("psk = \"{k}\"\n");
+            }
             for (dir, k) in [("out", &t.out), ("in", &t.inb)] {
                 s += &format!(
                     "[[tunnel.sa]]\ndir = \"{dir}\"\nspi = {:#x}\naead = \"{}\"\nkey = \"{}\"\nsalt = \"{}\"\n",

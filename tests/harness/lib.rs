@@ -14,6 +14,8 @@
 //! - [`python`]: the scapy-capable interpreter (`QFP_PYTHON`, `python3`, `/usr/bin/python3`);
 //! - [`gateway`]: a gateway's tunnels and keys as one table, written as the `qfp run -c`
 //!   config and as the spec of the scapy peer (`tests/py/gw_peer.py`);
+//! - [`pair`]: two real gateways joined by net_memif and `qfp gen` on their LANs (the
+//!   control-core tests: rekeys, desync, clear, restarts, signals);
 //! - [`TempDir`], and [`exclusive`]: one DPDK test at a time (see its doc for why).
 #![forbid(unsafe_code)]
 
@@ -21,6 +23,7 @@ pub mod bin;
 pub mod eal;
 pub mod frames;
 pub mod gateway;
+pub mod pair;
 pub mod pcap;
 pub mod process;
 pub mod prom;

@@ -90,12 +90,25 @@ pub struct GenArgs {
     /// Seconds to wait for the links to come up (net_memif: for the peer to connect).
     #[arg(long = "link-wait", value_name = "S", default_value = "10", value_parser = parse_secs)]
     pub link_wait: f64,
+    /// After the links are up, wait this long before sending (the peers over net_memif
+    /// may notice their links later and not poll yet).
+    #[arg(long = "start-delay-ms", value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub start_delay_ms: u64,
     /// Do not check the payload pattern of received frames.
     #[arg(long = "no-pattern-check")]
     pub no_pattern_check: bool,
     /// Write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the live figures (totals and per stream) as JSON to FILE at every live
+    /// interval, atomically (for a program watching the run: `qfp demo`).
+    #[arg(long = "live-json", value_name = "FILE")]
+    pub live_json: Option<PathBuf>,
+    /// Live interval in milliseconds (the line on stderr and --live-json).
+    #[arg(long = "live-ms", value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub live_ms: u64,
     /// No live line on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -206,7 +219,7 @@ fn nets(args: &GenArgs) -> Result<[Prefix; 2], Failure> {
     Ok(n)
 }
 
-fn write_json(path: &Path, report: &generator::report::Report) -> std::io::Result<()> {
+fn write_json(path: &Path, report: &impl serde::Serialize) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -219,10 +232,12 @@ pub fn run(args: &GenArgs) -> Result<(), Failure> {
     let nets = nets(args)?;
     let v6 = matches!(nets[0], Prefix::V6 { .. });
     args.size.check(v6).map_err(|e| Failure::usage(format!("--size: {e}")))?;
-    if let Some(p) = &args.json {
-        std::fs::File::create(p).and_then(|_| std::fs::remove_file(p)).map_err(|e| {
-            Failure::usage(format!("--json {}: cannot write there: {e}", p.display()))
-        })?;
+    for (flag, path) in [("--json", &args.json), ("--live-json", &args.live_json)] {
+        if let Some(p) = path {
+            std::fs::File::create(p).and_then(|_| std::fs::remove_file(p)).map_err(|e| {
+                Failure::usage(format!("{flag} {}: cannot write there: {e}", p.display()))
+            })?;
+        }
     }
     let plan = eal_args::build(&args.eal, Some(0), &Host::probe());
     for note in &plan.notes {
@@ -297,7 +312,9 @@ pub fn run(args: &GenArgs) -> Result<(), Failure> {
         mbufs: args.mbufs,
         check_pattern: !args.no_pattern_check,
         link_wait: Duration::from_secs_f64(args.link_wait),
-        live_interval: (!args.quiet).then_some(Duration::from_secs(1)),
+        start_delay: Duration::from_millis(args.start_delay_ms),
+        live_interval: (!args.quiet || args.live_json.is_some())
+            .then_some(Duration::from_millis(args.live_ms)),
     };
     let usage = |e: generator::Error| match e {
         generator::Error::Usage(m) => Failure::usage(m),
@@ -309,7 +326,20 @@ pub fn run(args: &GenArgs) -> Result<(), Failure> {
             "qfp gen: sending until SIGINT/SIGTERM (give --duration or --count to stop by itself)"
         );
     }
-    let report = generator::run(&eal, &cfg, &stop, |l| eprintln!("{}", l.line())).map_err(usage)?;
+    let mut live_failed = false;
+    let on_live = |l: &generator::report::Live| {
+        if !args.quiet {
+            eprintln!("{}", l.line());
+        }
+        if let Some(p) = &args.live_json
+            && let Err(e) = write_json(p, l)
+            && !live_failed
+        {
+            eprintln!("qfp gen: writing {}: {e} (will retry every interval)", p.display());
+            live_failed = true;
+        }
+    };
+    let report = generator::run(&eal, &cfg, &stop, on_live).map_err(usage)?;
     drop(eal);
     print!("{}", report.table());
     if let Some(p) = &args.json {

@@ -36,7 +36,7 @@ use hdrhistogram::Histogram;
 
 use crate::payload::{FrameSize, Header};
 use crate::traffic::{self, FlowSet};
-use report::{Latency, Live, PortReport, Report, StreamReport};
+use report::{Latency, Live, PortReport, Report, StreamLive, StreamReport};
 use seq::SeqTracker;
 use timeline::Timeline;
 
@@ -96,6 +96,10 @@ pub struct Config {
     pub check_pattern: bool,
     /// How long to wait for the ports' links (net_memif: for the peer to connect).
     pub link_wait: Duration,
+    /// How long to wait after the links came up before sending: the processes at the
+    /// other end (gateways over net_memif) notice their links a moment later and may
+    /// not be polling yet.
+    pub start_delay: Duration,
     /// Interval of the live callback (None: never).
     pub live_interval: Option<Duration>,
 }
@@ -210,6 +214,7 @@ pub fn run(
         ports.push(port);
     }
     wait_for_links(&mut ports, cfg.link_wait)?;
+    std::thread::sleep(cfg.start_delay);
     let macs: Vec<[u8; 6]> = ports
         .iter()
         .enumerate()
@@ -368,6 +373,9 @@ fn generate<'p>(
     }
     let mut foreign = vec![0u64; cfg.ports.len()];
     let start = rdtsc();
+    let start_unix_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     for s in &mut streams {
         s.last_tsc = start;
     }
@@ -379,6 +387,8 @@ fn generate<'p>(
     let live_ticks = cfg.live_interval.map(ticks);
     let (mut next_live, mut last_live) =
         (start + live_ticks.unwrap_or(u64::MAX / 2), (start, 0u64, 0u64));
+    // Per stream: (sent, received) at the last live report.
+    let mut last_stream_live = vec![(0u64, 0u64); streams.len()];
     let mut sending = true;
     let mut stopped_by = "duration";
     let mut send_stop_tsc = start;
@@ -508,17 +518,36 @@ fn generate<'p>(
 
         if now >= next_live {
             let (t0, sent0, recv0) = last_live;
-            let sent: u64 = streams.iter().map(|s| s.sent).sum();
-            let received: u64 = streams.iter().map(|s| s.tracker.counts().received).sum();
             let dt = (now - t0) as f64 / hz as f64;
+            let per_stream: Vec<StreamLive> = streams
+                .iter()
+                .zip(&mut last_stream_live)
+                .map(|(s, last)| {
+                    let received = s.tracker.counts().received;
+                    let l = StreamLive {
+                        id: s.id,
+                        tx_pps: (s.sent - last.0) as f64 / dt,
+                        rx_pps: (received - last.1) as f64 / dt,
+                        sent: s.sent,
+                        received,
+                        missing: s.tracker.missing_so_far(),
+                    };
+                    *last = (s.sent, received);
+                    l
+                })
+                .collect();
+            let sent: u64 = per_stream.iter().map(|s| s.sent).sum();
+            let received: u64 = per_stream.iter().map(|s| s.received).sum();
             live(&Live {
                 t_s: (now - start) as f64 / hz as f64,
+                start_unix_s,
                 sending,
                 tx_pps: (sent - sent0) as f64 / dt,
                 rx_pps: (received - recv0) as f64 / dt,
                 sent,
                 received,
-                missing: streams.iter().map(|s| s.tracker.missing_so_far()).sum(),
+                missing: per_stream.iter().map(|s| s.missing).sum(),
+                streams: per_stream,
             });
             last_live = (now, sent, received);
             next_live = now + live_ticks.unwrap_or(u64::MAX / 2);
@@ -590,6 +619,7 @@ fn generate<'p>(
         latency_us: Latency::of(&all),
         ports: Vec::new(),
         stopped_by: stopped_by.to_string(),
+        start_unix_s,
     };
     Ok((report, foreign))
 }

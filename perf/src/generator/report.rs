@@ -140,6 +140,9 @@ pub struct Report {
     pub ports: Vec<PortReport>,
     /// Why sending stopped: "duration", "count" or "signal".
     pub stopped_by: String,
+    /// Wall-clock time (Unix seconds) when sending started, i.e. the start of timeline
+    /// bucket 0: lines the timeline up with other processes' clocks (the demo's events).
+    pub start_unix_s: f64,
 }
 
 impl Report {
@@ -260,11 +263,30 @@ impl Report {
     }
 }
 
-/// What the live line shows, once a second.
-#[derive(Debug, Clone, Copy, Default)]
+/// One stream's figures in the live report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StreamLive {
+    /// Stream id.
+    pub id: u8,
+    /// Packets sent in the last interval, per second.
+    pub tx_pps: f64,
+    /// Packets received in the last interval, per second.
+    pub rx_pps: f64,
+    /// Sent so far.
+    pub sent: u64,
+    /// Received so far (distinct).
+    pub received: u64,
+    /// Sequence numbers below the highest received that have not arrived.
+    pub missing: u64,
+}
+
+/// What the live line shows, once a second (and `qfp gen --live-json` writes).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Live {
     /// Seconds since sending started.
     pub t_s: f64,
+    /// Wall-clock time (Unix seconds) when sending started.
+    pub start_unix_s: f64,
     /// True while sending (false while draining).
     pub sending: bool,
     /// Packets sent in the last interval, per second.
@@ -278,6 +300,8 @@ pub struct Live {
     /// Sequence numbers below the highest received that have not arrived (lost, or
     /// reordered and still on their way).
     pub missing: u64,
+    /// The same figures per stream.
+    pub streams: Vec<StreamLive>,
 }
 
 impl Live {
