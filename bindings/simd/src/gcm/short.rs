@@ -33,34 +33,6 @@ pub(crate) fn fits(aad: &[u8], text: &[u8]) -> bool {
     aad.len() <= MAX_AAD && text.len() <= MAX_LEN
 }
 
-/// `src` (at most 16 bytes) zero-padded to a block, with fixed-size moves only.
-#[inline(always)]
-fn load_upto16(src: &[u8]) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    let n = src.len();
-    if n >= 16 {
-        b.copy_from_slice(&src[..16]);
-        return b;
-    }
-    let mut i = 0;
-    if n & 8 != 0 {
-        b[..8].copy_from_slice(&src[..8]);
-        i = 8;
-    }
-    if n & 4 != 0 {
-        b[i..i + 4].copy_from_slice(&src[i..i + 4]);
-        i += 4;
-    }
-    if n & 2 != 0 {
-        b[i..i + 2].copy_from_slice(&src[i..i + 2]);
-        i += 2;
-    }
-    if n & 1 != 0 {
-        b[i] = src[i];
-    }
-    b
-}
-
 /// Writes the first `dst.len()` (< 16) bytes of `b` to `dst`, with fixed-size moves only.
 #[inline(always)]
 fn store_part(dst: &mut [u8], b: &[u8; 16]) {
@@ -106,10 +78,10 @@ fn byte_mask(n: usize) -> __m128i {
 /// E_K(J0) and the keystream blocks E_K(J0 + 1) .. E_K(J0 + NB), all in one pass of the
 /// rounds. The counter of block k is J0's last byte (1) plus k: no carry for NB < 255.
 #[inline]
-#[target_feature(enable = "aes,sse2")]
+#[target_feature(enable = "aes,sse2,sse4.1")]
 fn keystream<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12]) -> (__m128i, [__m128i; NB]) {
     const { assert!(NB < 255) };
-    let j0 = field::load(&field::j0(nonce));
+    let j0 = field::j0_block(nonce);
     let mut ek_j0 = _mm_xor_si128(j0, s.rk[0]);
     let mut st = [_mm_setzero_si128(); NB];
     for (k, b) in st.iter_mut().enumerate() {
@@ -131,17 +103,17 @@ fn keystream<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12]) -
 }
 
 /// GHASH of (AAD zero-padded, the ciphertext blocks `c` in GCM byte order, the length
-/// block) as one group: at most 1 + 7 + 1 blocks, one reduction.
+/// block of `text_len` bytes) as one group: at most 1 + 7 + 1 blocks, one reduction.
 #[inline]
-#[target_feature(enable = "sse2,ssse3,pclmulqdq")]
-fn ghash(s: &Schedule, aad: &[u8], c: &[__m128i], len_block: [u8; 16]) -> __m128i {
+#[target_feature(enable = "sse2,ssse3,sse4.1,pclmulqdq")]
+fn ghash(s: &Schedule, aad: &[u8], c: &[__m128i], text_len: usize) -> __m128i {
     let mask = field::bswap_mask();
     let a = usize::from(!aad.is_empty());
     let mut k = first_power(a + c.len() + 1);
     let z = field::zero();
     let mut w = Wide { lo: z, mid: z, hi: z };
     if a == 1 {
-        let v = field::reflect(field::load(&load_upto16(aad)), mask);
+        let v = field::reflect(field::load_short(aad), mask);
         field::mul_acc(&mut w, v, s.hp[k], s.hk[k]);
         k += 1;
     }
@@ -149,7 +121,8 @@ fn ghash(s: &Schedule, aad: &[u8], c: &[__m128i], len_block: [u8; 16]) -> __m128
         field::mul_acc(&mut w, field::reflect(*v, mask), s.hp[k], s.hk[k]);
         k += 1;
     }
-    let v = field::reflect(field::load(&len_block), mask);
+    // The length block reflected is the 128-bit integer (AAD bits, text bits): no shuffle.
+    let v = _mm_set_epi64x((aad.len() as i64) * 8, (text_len as i64) * 8);
     field::mul_acc(&mut w, v, s.hp[k], s.hk[k]);
     field::reduce(w)
 }
@@ -163,7 +136,7 @@ fn tag(x: __m128i, ek_j0: __m128i) -> [u8; 16] {
 #[inline]
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
 fn seal_n<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
-    let len_block = field::length_block(aad.len(), buf.len());
+    let text_len = buf.len();
     let (ek_j0, ks) = keystream::<NR, NB>(s, nonce);
     let mut c = [field::zero(); NB];
     let (blocks, part) = buf.as_chunks_mut::<16>();
@@ -175,19 +148,19 @@ fn seal_n<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12], aad:
     let n = if part.is_empty() {
         whole
     } else {
-        let p = field::load(&load_upto16(part));
+        let p = field::load_short(part);
         let ct = field::xor(p, ks[whole]);
         store_part(part, &field::to_bytes(ct));
         c[whole] = _mm_and_si128(ct, byte_mask(part.len()));
         whole + 1
     };
-    tag(ghash(s, aad, &c[..n], len_block), ek_j0)
+    tag(ghash(s, aad, &c[..n], text_len), ek_j0)
 }
 
 #[inline]
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
 fn open_n<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
-    let len_block = field::length_block(aad.len(), buf.len());
+    let text_len = buf.len();
     let (ek_j0, ks) = keystream::<NR, NB>(s, nonce);
     let mut c = [field::zero(); NB];
     let (blocks, part) = buf.as_chunks_mut::<16>();
@@ -198,10 +171,10 @@ fn open_n<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12], aad:
     let n = if part.is_empty() {
         whole
     } else {
-        c[whole] = field::load(&load_upto16(part));
+        c[whole] = field::load_short(part);
         whole + 1
     };
-    let x = ghash(s, aad, &c[..n], len_block);
+    let x = ghash(s, aad, &c[..n], text_len);
     for ((b, ci), k) in blocks.iter_mut().zip(&c).zip(&ks) {
         *b = field::to_bytes(field::xor(*ci, *k));
     }
