@@ -10,9 +10,10 @@ warm-up (the median of the per-second rates).
 
     bench.py --root DIR --out DIR [--quick] [--only NAME,...]
 
-Benchmarks: testpmd (I/O ceiling), secgw (DPDK ipsec-secgw), gateway (qfp run), crypto
-(perf --bin crypto), pipeline (perf --bin pipeline); latency, rekey and scale print what
-they wait for until their issue lands.
+Benchmarks: testpmd (I/O ceiling), secgw (DPDK ipsec-secgw), gateway (qfp run, and decap
+with anti-replay on fed live over net_memif: live.py), crypto (perf --bin crypto),
+pipeline (perf --bin pipeline), latency (latency.py), rekey (rekey.py: says what it needs
+until `qfp run --rekey-every` exists), scale (scale.py).
 """
 
 import argparse
@@ -31,6 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import latency  # noqa: E402  (scripts/bench.d/latency.py)
+import live  # noqa: E402  (scripts/bench.d/live.py)
+import rekey as rekey_bench  # noqa: E402  (scripts/bench.d/rekey.py)
+import scale  # noqa: E402  (scripts/bench.d/scale.py)
 
 SIZES = ["64", "512", "1400", "imix"]
 IMIX = [64, 570, 64, 64, 570, 64, 1500, 64, 570, 64, 64, 570]
@@ -384,38 +388,47 @@ class Runner:
                 "thread (/proc schedstat), the rate of one core that is not shared with other work")
 
     # ---- qfp run --------------------------------------------------------------------
-    def qfp_run(self, op, size, workers, gateway, extra=(), tag=""):
-        """One qfp run run: {"argv", "wall", "cpu", "drops", "code", "text", "stats"}."""
+    def qfp_run(self, op, size, workers, gateway, extra=(), tag="", config=None, pcaps=None, eal_extra=(),
+                stats_interval="0.5"):
+        """One qfp run: {"argv", "wall", "cpu", "drops", "code", "text", "stats", "rss",
+        "started"}: rates in packets/s, `rss` the largest resident set seen (bytes),
+        `started` the seconds until its first statistics. `config` and `pcaps` (a
+        directory) default to the benchmark tunnel's."""
         q = workers
+        pcap = (lambda kind: Path(pcaps) / f"{kind}-{size}.pcap") if pcaps else (lambda kind: self.pcap(kind, size))
         if op == "decap":
-            vdevs = ["net_null0,no-rx=1", "net_pcap1," + ",".join([f"rx_pcap={self.pcap('esp', size)}"] * q) + ",infinite_rx=1"]
+            vdevs = ["net_null0,no-rx=1", "net_pcap1," + ",".join([f"rx_pcap={pcap('esp')}"] * q) + ",infinite_rx=1"]
             sink = 0
         else:
-            vdevs = ["net_pcap0," + ",".join([f"rx_pcap={self.pcap('plain', size)}"] * q) + ",infinite_rx=1", "net_null1,no-rx=1"]
+            vdevs = ["net_pcap0," + ",".join([f"rx_pcap={pcap('plain')}"] * q) + ",infinite_rx=1", "net_null1,no-rx=1"]
             sink = 1
         name = f"qfp-{op}-{size}-{workers}{tag}"
         eal, p = self.eal(name, vdevs, [])
         stats = self.out / f"{name}.json"
         if stats.exists():
             stats.unlink()
-        args = ["run", "--workers", str(workers), "--poll", "busy", "--stats-interval", "0.5",
+        args = ["run", "--workers", str(workers), "--poll", "busy", "--stats-interval", stats_interval,
                 "--stats-json", stats, "-q"]
         if gateway:
-            args = ["run", "-c", self.out / "qfp.toml"] + args[1:]
+            args = ["run", "-c", config or self.out / "qfp.toml"] + args[1:]
             if op == "decap":
                 args += ["--replay-window", "0"]
         args += list(extra)
         if workers == 1:
             eal += [f"--lcores=0@0,1@{self.cpu}"]
+        eal += list(eal_extra)
         argv = [self.qfp] + args + ["--"] + eal
         samples = []
-        last = {}
+        last = {"rss": 0}
+        t0 = time.monotonic()
 
         def tick(proc):
+            last["rss"] = max(last["rss"], rss_bytes(proc.pid))
             try:
-                s = json.loads(stats.read_text())
+                s = read_stats(stats)
             except (OSError, ValueError):
                 return
+            last.setdefault("started", time.monotonic() - t0)
             port = next((x for x in s.get("ports", []) if x.get("port") == sink), None)
             if port is not None and s.get("uptime_s") != (samples[-1][0] if samples else None):
                 drops = sum(s.get("drops", {}).values()) if isinstance(s.get("drops"), dict) else 0
@@ -433,7 +446,7 @@ class Runner:
             self.say(f"  qfp {op} {size} x{workers}: no rate (exit {code}): {tail}")
         cpu = self.cpu_rate([(t, c, n) for t, c, _, n in samples])
         return {"argv": argv, "wall": rate, "cpu": cpu, "drops": drops, "code": code, "text": text,
-                "stats": last.get("stats")}
+                "stats": last.get("stats"), "rss": last["rss"], "started": last.get("started")}
 
     def has_gateway(self):
         """(True, "") if this qfp runs `qfp run -c` (tried once), else (False, why)."""
@@ -485,6 +498,27 @@ class Runner:
         if len(workers_list) > 1 and (os.cpu_count() or 1) < 3:
             self.say(f"note: {os.cpu_count()} CPUs: with 2 workers one shares a CPU with the control lcore")
         self.results["gateway"] = rows
+        if gateway:
+            self.live_table([1024])
+
+    def live_rows(self, windows):
+        return live.run(self, TUNNEL, qfp_toml(TUNNEL, mtu=1500), windows)
+
+    def live_table(self, windows):
+        self.say()
+        self.say("decap with anti-replay ON, fed live: qfp gen -> gateway B (encap) -> net_memif -> qfp run (decap, "
+                 "replay window on) -> net_null (scripts/bench.d/live.py)")
+        res = self.live_rows(windows)
+        first = next(iter(res.values()), {})
+        for argv in first.get("argv", []):
+            self.command(argv)
+        rows = [(str(w), x.get("sent"), x.get("rx"), x.get("cpu"), x.get("decrypted"), x.get("replay_drops"),
+                 x.get("drops")) for w, x in res.items()]
+        num = lambda v: str(v) if v is not None else "-"
+        self.table(["window", "gen sent", "decap Mpps", "Mpps/core (lower bound)", "decrypted", "replay drops",
+                    "all drops"], rows, [str, num, mpps, mpps, num, num, num])
+        self.say("the feed (generator and gateway B share CPU 0) is the limit on a 2-CPU machine: A's rate is "
+                 "what it was given; replay drops must be 0 (every packet has a fresh sequence number)")
 
     # ---- other binaries -------------------------------------------------------------
     def binary(self, name, args, title):
@@ -527,12 +561,19 @@ class Runner:
         latency.run(self, TUNNEL, qfp_toml(TUNNEL, mtu=1500))
 
     def rekey(self):
-        self.not_yet("rekey", "rekeys (issue 6, `--rekey-every`): throughput per 100 ms bucket from qfp gen's "
-                     "timeline while rekeying every 50 ms")
+        self.say()
+        self.say("## rekey: throughput per 100 ms bucket while rekeying every 50 ms (scripts/bench.d/rekey.py)")
+        rekey_bench.run(self, TUNNEL, qfp_toml(TUNNEL, mtu=1500))
 
     def scale(self):
-        self.not_yet("scale", "the gateway's SA tables (issue 5): Mpps and memory at 1, 1k, 10k, 100k SAs and "
-                     "replay window sizes")
+        gateway, why = self.has_gateway()
+        if not gateway:
+            self.not_yet("scale", f"the gateway (`qfp run -c`; this build: {why})")
+            return
+        self.say()
+        self.say("## scale: packets/s and memory against the number of tunnels and the replay window "
+                 "(scripts/bench.d/scale.py)")
+        scale.run(self, self.live_rows)
 
     def main(self):
         self.header()
@@ -547,6 +588,30 @@ class Runner:
                 steps[name]()
         self.say()
         self.say(f"report: {self.out / 'report.txt'}; logs of every run in {self.out}/")
+
+
+def rss_bytes(pid):
+    """Resident set size of process `pid` (VmRSS), 0 if it is gone."""
+    try:
+        m = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    except OSError:
+        return 0
+    return int(m.group(1)) * 1024 if m else 0
+
+
+def read_stats(path):
+    """qfp's statistics document. With many tunnels it is tens of MB: then only its head
+    (uptime, ports, workers, drops, which come before the tunnels) is parsed."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+        whole = len(head) < (1 << 20)
+    if whole:
+        return json.loads(head)
+    text = head.decode(errors="replace")
+    cut = text.find('"tunnels"')
+    if cut < 0:
+        raise ValueError("no tunnels key in the first MB")
+    return json.loads(text[:cut].rstrip().rstrip(",") + "}")
 
 
 def thread_cpu_ns(pid, names):
