@@ -146,6 +146,23 @@ pub fn inbound(ip: &[u8], fixed: &Fixed) -> Inbound {
     }
 }
 
+/// The SPI of a frame that looks like plain ESP (IPv4 or IPv6, protocol 50), read with
+/// bounds checks only: a hint to prefetch its SA before the burst is processed. It decides
+/// nothing: every packet is classified by [`inbound`] when its turn comes.
+#[inline]
+pub fn esp_spi_hint(frame: &[u8]) -> Option<u32> {
+    let (hlen, v) = ethernet(frame)?;
+    let ip = frame.get(hlen..)?;
+    let (proto, l4) = match v {
+        IpVersion::V4 => (*ip.get(9)?, usize::from(ip[0] & 0x0f) * 4),
+        IpVersion::V6 => (*ip.get(6)?, ipv6::HEADER_LEN),
+    };
+    if proto != ip_proto::ESP {
+        return None;
+    }
+    be32(ip.get(l4..)?)
+}
+
 /// The outer source address, looked up in the peers only when it matters.
 #[derive(Clone, Copy)]
 enum Src {

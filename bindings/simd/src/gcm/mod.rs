@@ -220,6 +220,23 @@ impl GcmKey {
         }
     }
 
+    /// Prefetches what sealing or opening a short text reads: the round keys and the
+    /// lowest hash-key powers (a hint; see [`crate::hint`]).
+    #[inline]
+    pub fn prefetch(&self) {
+        match &self.imp {
+            #[cfg(target_arch = "x86_64")]
+            Imp::Vaes(_, s) | Imp::Aesni(_, s) => {
+                let rounds = usize::from(self.rounds) + 1;
+                crate::hint::prefetch_lines(&s.rk, (rounds * 16).div_ceil(64));
+                // The short kernel's group uses the last (lowest) powers and helpers.
+                crate::hint::prefetch_lines(&s.hp[schedule::NP - 8..], 2);
+                crate::hint::prefetch_lines(&s.hk[schedule::NP - 8..], 2);
+            }
+            Imp::Soft(_) => {}
+        }
+    }
+
     /// 128 or 256.
     pub fn key_bits(&self) -> u32 {
         if self.rounds == 10 { 128 } else { 256 }
