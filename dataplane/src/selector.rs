@@ -120,6 +120,14 @@ impl FromStr for Prefix {
 pub struct Selectors(Box<[Prefix]>);
 
 impl Selectors {
+    /// Prefetches the first prefixes (a hint: decap checks the inner source against them).
+    #[inline]
+    pub fn prefetch(&self) {
+        if let Some(first) = self.0.first() {
+            qfp_simd::hint::prefetch(first);
+        }
+    }
+
     /// The list, as given.
     pub fn new(prefixes: Vec<Prefix>) -> Selectors {
         Selectors(prefixes.into_boxed_slice())

@@ -124,13 +124,30 @@ pub fn write(
     size: FrameSize,
     count: u64,
 ) -> Result<u64, Error> {
-    check(spec, size)?;
+    write_interleaved(path, std::slice::from_ref(spec), size, count)
+}
+
+/// Writes `count` frames to `path`, frame `i` from `specs[i % specs.len()]` (its
+/// `i / specs.len()`-th frame): the streams of several tunnels interleaved, so that
+/// consecutive frames belong to different SAs (`qfp pcap --all-tunnels`, for the scale
+/// benchmark). Every spec is checked before anything is written. Returns the bytes of
+/// frames written (without FCS).
+pub fn write_interleaved(
+    path: &Path,
+    specs: &[StreamSpec<'_>],
+    size: FrameSize,
+    count: u64,
+) -> Result<u64, Error> {
+    for spec in specs {
+        check(spec, size)?;
+    }
+    let n = specs.len().max(1) as u64;
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let file = File::create(path).map_err(io)?;
     let mut w = PcapWriter::new(BufWriter::new(file)).map_err(|e| io(pcap_io(e)))?;
     let mut bytes = 0u64;
     for i in 0..count {
-        let f = frame(spec, size, i)?;
+        let f = frame(&specs[(i % n) as usize], size, i / n)?;
         bytes += f.len() as u64;
         let p = PcapPacket::new(Duration::from_micros(i), f.len() as u32, &f);
         w.write_packet(&p).map_err(|e| io(pcap_io(e)))?;

@@ -10,9 +10,10 @@ warm-up (the median of the per-second rates).
 
     bench.py --root DIR --out DIR [--quick] [--only NAME,...]
 
-Benchmarks: testpmd (I/O ceiling), secgw (DPDK ipsec-secgw), gateway (qfp run), crypto
-(perf --bin crypto), pipeline (perf --bin pipeline); latency, rekey and scale print what
-they wait for until their issue lands.
+Benchmarks: testpmd (I/O ceiling), secgw (DPDK ipsec-secgw), gateway (qfp run, and decap
+with anti-replay on fed live over net_memif: live.py), crypto (perf --bin crypto),
+pipeline (perf --bin pipeline), latency (latency.py), rekey (rekey.py: says what it needs
+until `qfp run --rekey-every` exists), scale (scale.py).
 """
 
 import argparse
@@ -31,6 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import latency  # noqa: E402  (scripts/bench.d/latency.py)
+import live  # noqa: E402  (scripts/bench.d/live.py)
+import rekey as rekey_bench  # noqa: E402  (scripts/bench.d/rekey.py)
+import scale  # noqa: E402  (scripts/bench.d/scale.py)
 
 SIZES = ["64", "512", "1400", "imix"]
 IMIX = [64, 570, 64, 64, 570, 64, 1500, 64, 570, 64, 64, 570]
@@ -53,6 +57,20 @@ TUNNEL = {
     "wan_mac": "02:00:00:00:01:01",
     "lan_mac": "02:00:00:00:00:01",
 }
+
+
+# The two-worker rows: a second tunnel, so that each worker owns one (no handoff), each
+# worker's rx queue replaying its own tunnel's capture: what RSS gives on a NIC.
+TUNNEL2 = dict(TUNNEL, peer="172.16.2.6", remote="192.168.106.0/24", out_spi=0x1002, in_spi=0x2002,
+               out_key="0123456789abcdef0123456789abcdef", in_key="fedcba9876543210fedcba9876543210")
+
+
+def qfp_toml_two(t1, t2):
+    """The benchmark tunnel and a second one (names bench, bench2)."""
+    one = qfp_toml(t1)
+    second = qfp_toml(t2).split("[[tunnel]]", 1)[1].split("[[route]]", 1)[0].replace('name = "bench"', 'name = "bench2"')
+    head, route = one.split("[[route]]", 1)
+    return head + "[[tunnel]]" + second + "[[route]]" + route
 
 
 def qfp_toml(t, mtu=9000):
@@ -134,6 +152,7 @@ class Runner:
         self.cpu = "1" if (os.cpu_count() or 1) > 1 else "0"
         self.n = 0
         self.gateway_probe = None
+        self.repeat = max(1, args.repeat)
 
     # ---- output ---------------------------------------------------------------------
     def say(self, text=""):
@@ -169,15 +188,19 @@ class Runner:
 
     def run_for(self, argv, seconds, log, on_tick=None):
         """Runs argv for `seconds`, then SIGINT (SIGKILL 15 s later); output to `log`.
-        `on_tick()` is called every 0.25 s while it runs."""
+        `on_tick(proc)` is called every 0.1 s while it runs; the first time it returns
+        true (the program reports figures: its start-up is over), the `seconds` start
+        again from then, so a slow start on a loaded machine does not eat the run."""
         with open(log, "w") as f:
             proc = subprocess.Popen([str(a) for a in argv], stdout=f, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
-            end = time.monotonic() + seconds
+            end = time.monotonic() + seconds + (30 if on_tick else 0)
+            started = False
             while time.monotonic() < end and proc.poll() is None:
-                if on_tick:
-                    on_tick()
-                time.sleep(0.25)
+                if on_tick and on_tick(proc) and not started:
+                    started = True
+                    end = time.monotonic() + seconds
+                time.sleep(0.1)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
             try:
@@ -188,13 +211,31 @@ class Runner:
         text = Path(log).read_text(errors="replace").replace("\x1b", "")
         return proc.returncode, text
 
+    def cpu_rate(self, pts):
+        """Packets per CPU-second of the forwarding thread, from (time, count, cpu_ns)
+        samples after the warm-up (all of them when fewer than two come after it): what one
+        core does when it is not shared."""
+        pts = [(t, c, n) for t, c, n in pts if n is not None]
+        late = [p for p in pts if p[0] >= self.warmup]
+        pts = late if len(late) >= 2 else pts
+        if len(pts) < 2 or pts[-1][2] <= pts[0][2]:
+            return None
+        return (pts[-1][1] - pts[0][1]) / ((pts[-1][2] - pts[0][2]) / 1e9)
+
     def median_rate(self, cumulative):
-        """Median per-second rate from (time, count) samples after the warm-up."""
+        """Median per-second rate from (time, count) samples after the warm-up. A program
+        that reports seldom (a statistics document of thousands of tunnels takes the
+        control core seconds to write) gives fewer than two samples after the warm-up: then
+        the mean rate between its first and last samples, if they are a second apart."""
         pts = [(t, c) for t, c in cumulative if t >= self.warmup]
         rates = [(c2 - c1) / (t2 - t1) for (t1, c1), (t2, c2) in zip(pts, pts[1:]) if t2 > t1]
-        return statistics.median(rates) if rates else None
+        if rates:
+            return statistics.median(rates)
+        if len(cumulative) >= 2 and cumulative[-1][0] - cumulative[0][0] >= 1.0:
+            (t1, c1), (t2, c2) = cumulative[0], cumulative[-1]
+            return (c2 - c1) / (t2 - t1)
+        return None
 
-    # ---- header and preparation -----------------------------------------------------
     def header(self):
         info = Path("/proc/cpuinfo").read_text()
 
@@ -233,6 +274,15 @@ class Runner:
             sys.exit(1)
         for line in r.stdout.splitlines():
             self.say("  " + line.strip())
+        (d / "qfp2.toml").write_text(qfp_toml_two(TUNNEL, TUNNEL2))
+        for name in ("bench", "bench2"):
+            argv = [self.qfp_tools, "pcap", "-c", d / "qfp2.toml", "--dir", d / "pcaps2" / name, "--tunnel", name,
+                    "--sizes", ",".join(SIZES), "--count", "1024", "--flows", "64"]
+            r = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
+            if r.returncode != 0:
+                self.say("qfp pcap (two tunnels) failed: " + r.stderr.strip())
+                sys.exit(1)
+        self.say("  two-worker captures: qfp pcap -c qfp2.toml --tunnel bench|bench2 --dir pcaps2/NAME (same sizes)")
 
     def pcap(self, kind, size):
         return self.out / "pcaps" / f"{kind}-{size}.pcap"
@@ -277,6 +327,7 @@ class Runner:
 
     # ---- ipsec-secgw ----------------------------------------------------------------
     def secgw_run(self, op, size):
+        """One ipsec-secgw run: {"argv", "wall", "cpu", "drops"} (rates in packets/s)."""
         if op == "decap":
             vdevs = ["net_null0,no-rx=1", f"net_pcap1,rx_pcap={self.pcap('esp', size)},infinite_rx=1"]
         else:
@@ -287,8 +338,25 @@ class Runner:
         if size == "imix":
             # IMIX's 1500-byte frames encapsulate to 1536 bytes: above the default MTU.
             app += ["--mtu", "1600", "-j", "2400"]
-        argv = [self.secgw] + eal + ["--"] + app
-        code, text = self.run_for(argv, self.warmup + self.measure + 1.5, self.out / f"secgw-{op}-{size}.log")
+        # Line-buffered, so that each second's statistics reach the log (and tick) at once.
+        argv = ["stdbuf", "-oL", self.secgw] + eal + ["--"] + app
+        log = self.out / f"secgw-{op}-{size}.log"
+        first = [None]
+        pts = []
+
+        def tick(proc):
+            # Its one lcore is the main thread (-l 1, the main lcore forwards).
+            try:
+                counts = re.findall(r"Total packets sent:\s+(\d+)", log.read_text(errors="replace"))
+            except OSError:
+                return
+            if counts and (not pts or int(counts[-1]) != pts[-1][1]):
+                # Time from its first report, which comes 1 s into forwarding.
+                first[0] = first[0] or time.monotonic()
+                pts.append((time.monotonic() - first[0] + 1.0, int(counts[-1]), thread_cpu_ns(proc.pid, None)))
+            return bool(pts)
+
+        code, text = self.run_for(argv, self.warmup + self.measure + 1.5, log, tick)
         self.cleanup_prefix(p)
         sent = [int(x) for x in re.findall(r"Total packets sent:\s+(\d+)", text)]
         dropped = [int(x) for x in re.findall(r"Total packets dropped:\s+(\d+)", text)]
@@ -297,7 +365,33 @@ class Runner:
         if rate is None:
             tail = "\n".join(text.strip().splitlines()[-3:])
             self.say(f"  secgw {op} {size}: no rate (exit {code}): {tail}")
-        return argv, rate, drop_rate
+        return {"argv": argv, "wall": rate, "cpu": self.cpu_rate(pts), "drops": drop_rate}
+
+    def side_by_side(self):
+        """ipsec-secgw and qfp run (one worker) alternately, op by op and size by size,
+        `--repeat` times: {("secgw"|"qfp", op, size): [run, ...]}. Alternating makes the
+        two meet the same background load; the tables report medians."""
+        if "pairs" in self.results:
+            return self.results["pairs"]
+        gateway, _ = self.has_gateway()
+        have_secgw = bool(self.secgw and self.secgw.exists()) and "secgw" in self.only
+        have_qfp = "gateway" in self.only
+        res = {}
+        for rep in range(self.repeat):
+            for op in ("decap", "encap"):
+                for size in self.sizes:
+                    if have_secgw:
+                        res.setdefault(("secgw", op, size), []).append(self.secgw_run(op, size))
+                    if have_qfp:
+                        res.setdefault(("qfp", op, size), []).append(self.qfp_run(op, size, 1, gateway))
+            if self.repeat > 1:
+                print(f"bench: secgw/gateway round {rep + 1} of {self.repeat} done", file=sys.stderr, flush=True)
+        self.results["pairs"] = res
+        return res
+
+    def med(self, runs, key):
+        vals = [r[key] for r in runs if r.get(key)]
+        return statistics.median(vals) if vals else None
 
     def secgw_bench(self):
         self.say()
@@ -307,60 +401,87 @@ class Runner:
             self.say("not run: ipsec-secgw was not built (see scripts/bench.d/secgw.sh output above)")
             return
         self.say("build: scripts/bench.d/secgw.sh (RX checksum offload requirement removed: the vdevs have none)")
+        res = self.side_by_side()
         rows = []
         for op in ("decap", "encap"):
             for i, size in enumerate(self.sizes):
-                argv, rate, drops = self.secgw_run(op, size)
+                runs = res[("secgw", op, size)]
                 if i == 0:
-                    self.command(argv)
-                rows.append((op, size, rate, drops))
-        self.table(["op", "size", "Mpps", "Gbps", "drops/s"],
-                   [(o, s, r, r * avg_frame(s) * 8 / 1e9 if r else None, d) for o, s, r, d in rows],
-                   [str, str, mpps, gbps, lambda d: f"{d:.0f}"])
-        self.results["secgw"] = {(o, s): r for o, s, r, _ in rows}
+                    self.command(runs[0]["argv"])
+                r = self.med(runs, "wall")
+                rows.append((op, size, r, r * avg_frame(size) * 8 / 1e9 if r else None,
+                             self.med(runs, "cpu"), self.med(runs, "drops") or 0.0))
+        self.table(["op", "size", "Mpps", "Gbps", "Mpps/core", "drops/s"], rows,
+                   [str, str, mpps, gbps, mpps, lambda d: f"{d:.0f}"])
+        self.say(self.rate_note())
+
+    def rate_note(self):
+        reps = f"median of {self.repeat} runs alternating with the other program" if self.repeat > 1 else "one run"
+        return (f"Mpps: median of 1 s rates ({reps}); Mpps/core: packets per CPU-second of the forwarding "
+                "thread (/proc schedstat), the rate of one core that is not shared with other work")
 
     # ---- qfp run --------------------------------------------------------------------
-    def qfp_run(self, op, size, workers, gateway):
+    def qfp_run(self, op, size, workers, gateway, extra=(), tag="", config=None, pcaps=None, eal_extra=(),
+                stats_interval="0.5"):
+        """One qfp run: {"argv", "wall", "cpu", "drops", "code", "text", "stats", "rss",
+        "started"}: rates in packets/s, `rss` the largest resident set seen (bytes),
+        `started` the seconds until its first statistics. `config` and `pcaps` (a
+        directory) default to the benchmark tunnel's."""
         q = workers
+        # One capture directory, or one per rx queue.
+        dirs = pcaps if isinstance(pcaps, list) else [pcaps] * q
+        files = lambda kind: [(Path(d) / f"{kind}-{size}.pcap") if d else self.pcap(kind, size) for d in dirs]
         if op == "decap":
-            vdevs = ["net_null0,no-rx=1", "net_pcap1," + ",".join([f"rx_pcap={self.pcap('esp', size)}"] * q) + ",infinite_rx=1"]
+            vdevs = ["net_null0,no-rx=1", "net_pcap1," + ",".join(f"rx_pcap={f}" for f in files("esp")) + ",infinite_rx=1"]
             sink = 0
         else:
-            vdevs = ["net_pcap0," + ",".join([f"rx_pcap={self.pcap('plain', size)}"] * q) + ",infinite_rx=1", "net_null1,no-rx=1"]
+            vdevs = ["net_pcap0," + ",".join(f"rx_pcap={f}" for f in files("plain")) + ",infinite_rx=1", "net_null1,no-rx=1"]
             sink = 1
-        eal, p = self.eal(f"qfp-{op}-{size}-{workers}", vdevs, [])
-        stats = self.out / f"qfp-{op}-{size}-{workers}.json"
+        name = f"qfp-{op}-{size}-{workers}{tag}"
+        eal, p = self.eal(name, vdevs, [])
+        stats = self.out / f"{name}.json"
         if stats.exists():
             stats.unlink()
-        args = ["run", "--workers", str(workers), "--poll", "busy", "--stats-interval", "0.5",
+        args = ["run", "--workers", str(workers), "--poll", "busy", "--stats-interval", stats_interval,
                 "--stats-json", stats, "-q"]
         if gateway:
-            args = ["run", "-c", self.out / "qfp.toml"] + args[1:]
+            args = ["run", "-c", config or self.out / "qfp.toml"] + args[1:]
             if op == "decap":
                 args += ["--replay-window", "0"]
+        args += list(extra)
         if workers == 1:
             eal += [f"--lcores=0@0,1@{self.cpu}"]
+        eal += list(eal_extra)
         argv = [self.qfp] + args + ["--"] + eal
         samples = []
+        last = {"rss": 0}
+        t0 = time.monotonic()
 
-        def tick():
+        def tick(proc):
+            last["rss"] = max(last["rss"], rss_bytes(proc.pid))
             try:
-                s = json.loads(stats.read_text())
+                s = read_stats(stats)
             except (OSError, ValueError):
                 return
+            last.setdefault("started", time.monotonic() - t0)
             port = next((x for x in s.get("ports", []) if x.get("port") == sink), None)
-            if port is not None:
+            if port is not None and s.get("uptime_s") != (samples[-1][0] if samples else None):
                 drops = sum(s.get("drops", {}).values()) if isinstance(s.get("drops"), dict) else 0
-                samples.append((s.get("uptime_s", 0.0), port.get("tx", 0), drops))
+                samples.append((s.get("uptime_s", 0.0), port.get("tx", 0), drops,
+                                thread_cpu_ns(proc.pid, ("rte-worker", "lcore-worker"))))
+                last["stats"] = s
+            return bool(samples)
 
-        code, text = self.run_for(argv, self.warmup + self.measure + 1.5, self.out / f"qfp-{op}-{size}-{workers}.log", tick)
+        code, text = self.run_for(argv, self.warmup + self.measure + 1.5, self.out / f"{name}.log", tick)
         self.cleanup_prefix(p)
-        rate = self.median_rate([(t, c) for t, c, _ in samples])
-        drops = self.median_rate([(t, d) for t, _, d in samples]) or 0.0
+        rate = self.median_rate([(t, c) for t, c, _, _ in samples])
+        drops = self.median_rate([(t, d) for t, _, d, _ in samples]) or 0.0
         if rate is None:
             tail = "\n".join(text.strip().splitlines()[-3:])
             self.say(f"  qfp {op} {size} x{workers}: no rate (exit {code}): {tail}")
-        return argv, rate, drops, code, text
+        cpu = self.cpu_rate([(t, c, n) for t, c, _, n in samples])
+        return {"argv": argv, "wall": rate, "cpu": cpu, "drops": drops, "code": code, "text": text,
+                "stats": last.get("stats"), "rss": last["rss"], "started": last.get("started")}
 
     def has_gateway(self):
         """(True, "") if this qfp runs `qfp run -c` (tried once), else (False, why)."""
@@ -375,31 +496,69 @@ class Runner:
 
     def gateway(self):
         self.say()
-        self.say("## gateway: qfp run, decap and encap, 1 and 2 workers (the same captures and vdevs as secgw)")
+        self.say("## gateway: qfp run, decap and encap, 1 and 2 workers (the same captures and vdevs as secgw; "
+                 "2 workers: two tunnels, each worker's rx queue replaying its own tunnel's capture, no handoff)")
         gateway, why = self.has_gateway()
         if gateway:
             self.say("mode: gateway (`qfp run -c` works here; decap with --replay-window 0, as replayed captures repeat sequence numbers)")
         else:
             self.say(f"mode: L2 CROSS-CONNECT, NO CRYPTO: `qfp run -c` is not available in this build ({why}); "
                      "the rows measure forwarding only, the ratio is not a like-for-like comparison")
+        pairs = self.side_by_side()
         rows = []
         workers_list = [1] if self.quick else [1, 2]
         shown = set()
         for workers in workers_list:
             for op in ("decap", "encap"):
                 for size in self.sizes:
-                    argv, rate, drops, code, _ = self.qfp_run(op, size, workers, gateway)
+                    if workers == 1:
+                        runs = pairs[("qfp", op, size)]
+                    elif gateway:
+                        runs = [self.qfp_run(op, size, workers, gateway, config=self.out / "qfp2.toml",
+                                             pcaps=[self.out / "pcaps2" / "bench", self.out / "pcaps2" / "bench2"],
+                                             tag="-2tunnels")]
+                    else:
+                        runs = [self.qfp_run(op, size, workers, gateway)]
                     if (workers, op) not in shown:
-                        self.command(argv)
+                        self.command(runs[0]["argv"])
                         shown.add((workers, op))
-                    ref = self.results.get("secgw", {}).get((op, size))
+                    refs = pairs.get(("secgw", op, size), [])
+                    rate, cpu = self.med(runs, "wall"), self.med(runs, "cpu")
+                    ref, ref_cpu = self.med(refs, "wall"), self.med(refs, "cpu")
                     # A cross-connect does no crypto: no ratio to ipsec-secgw.
                     ratio = rate / ref if rate and ref and gateway else None
-                    rows.append((op, size, workers, rate, ref, ratio, drops))
-        self.table(["op", "size", "workers", "qfp Mpps", "secgw Mpps", "ratio", "drops/s"], rows,
-                   [str, str, str, mpps, mpps, lambda r: f"{r:.2f}x" if r else "-", lambda d: f"{d:.0f}"])
+                    ratio_cpu = cpu / ref_cpu if cpu and ref_cpu and gateway and workers == 1 else None
+                    rows.append((op, size, workers, rate, ref, ratio, cpu, ref_cpu if workers == 1 else None,
+                                 ratio_cpu, self.med(runs, "drops") or 0.0))
+        ratio_fmt = lambda r: f"{r:.2f}x" if r else "-"
+        self.table(["op", "size", "workers", "qfp Mpps", "secgw Mpps", "ratio", "qfp Mpps/core",
+                    "secgw Mpps/core", "ratio/core", "drops/s"], rows,
+                   [str, str, str, mpps, mpps, ratio_fmt, mpps, mpps, ratio_fmt, lambda d: f"{d:.0f}"])
+        self.say(self.rate_note() + "; with 2 workers Mpps/core is per worker-CPU-second summed over both")
         if len(workers_list) > 1 and (os.cpu_count() or 1) < 3:
             self.say(f"note: {os.cpu_count()} CPUs: with 2 workers one shares a CPU with the control lcore")
+        self.results["gateway"] = rows
+        if gateway:
+            self.live_table([1024])
+
+    def live_rows(self, windows):
+        return live.run(self, TUNNEL, qfp_toml(TUNNEL, mtu=1500), windows)
+
+    def live_table(self, windows):
+        self.say()
+        self.say("decap with anti-replay ON, fed live: qfp gen -> gateway B (encap) -> net_memif -> qfp run (decap, "
+                 "replay window on) -> net_null (scripts/bench.d/live.py)")
+        res = self.live_rows(windows)
+        first = next(iter(res.values()), {})
+        for argv in first.get("argv", []):
+            self.command(argv)
+        rows = [(str(w), x.get("sent"), x.get("rx"), x.get("cpu"), x.get("decrypted"), x.get("replay_drops"),
+                 x.get("drops")) for w, x in res.items()]
+        num = lambda v: str(v) if v is not None else "-"
+        self.table(["window", "gen sent", "decap Mpps", "Mpps/core (lower bound)", "decrypted", "replay drops",
+                    "all drops"], rows, [str, num, mpps, mpps, num, num, num])
+        self.say("the feed (generator and gateway B share CPU 0) is the limit on a 2-CPU machine: A's rate is "
+                 "what it was given; replay drops must be 0 (every packet has a fresh sequence number)")
 
     # ---- other binaries -------------------------------------------------------------
     def binary(self, name, args, title):
@@ -442,12 +601,19 @@ class Runner:
         latency.run(self, TUNNEL, qfp_toml(TUNNEL, mtu=1500))
 
     def rekey(self):
-        self.not_yet("rekey", "rekeys (issue 6, `--rekey-every`): throughput per 100 ms bucket from qfp gen's "
-                     "timeline while rekeying every 50 ms")
+        self.say()
+        self.say("## rekey: throughput per 100 ms bucket while rekeying every 50 ms (scripts/bench.d/rekey.py)")
+        rekey_bench.run(self, TUNNEL, qfp_toml(TUNNEL, mtu=1500))
 
     def scale(self):
-        self.not_yet("scale", "the gateway's SA tables (issue 5): Mpps and memory at 1, 1k, 10k, 100k SAs and "
-                     "replay window sizes")
+        gateway, why = self.has_gateway()
+        if not gateway:
+            self.not_yet("scale", f"the gateway (`qfp run -c`; this build: {why})")
+            return
+        self.say()
+        self.say("## scale: packets/s and memory against the number of tunnels and the replay window "
+                 "(scripts/bench.d/scale.py)")
+        scale.run(self, self.live_rows)
 
     def main(self):
         self.header()
@@ -462,6 +628,48 @@ class Runner:
                 steps[name]()
         self.say()
         self.say(f"report: {self.out / 'report.txt'}; logs of every run in {self.out}/")
+
+
+def rss_bytes(pid):
+    """Resident set size of process `pid` (VmRSS), 0 if it is gone."""
+    try:
+        m = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    except OSError:
+        return 0
+    return int(m.group(1)) * 1024 if m else 0
+
+
+def read_stats(path):
+    """qfp's statistics document. With many tunnels it is tens of MB: then only its head
+    (uptime, ports, workers, drops, which come before the tunnels) is parsed."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+        whole = len(head) < (1 << 20)
+    if whole:
+        return json.loads(head)
+    text = head.decode(errors="replace")
+    cut = text.find('"tunnels"')
+    if cut < 0:
+        raise ValueError("no tunnels key in the first MB")
+    return json.loads(text[:cut].rstrip().rstrip(",") + "}")
+
+
+def thread_cpu_ns(pid, names):
+    """CPU time in ns of the threads of process `pid` whose name starts with one of `names`
+    (None: its main thread), from /proc/PID/task/TID/schedstat; None if it is gone."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            if (names is None and int(tid) == pid) or (names is not None and comm.startswith(names)):
+                total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def mpps(v):
@@ -479,6 +687,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="")
     ap.add_argument("--secgw", default="")
+    ap.add_argument("--repeat", type=int, default=1)
     a = ap.parse_args()
     bad = [n for n in (a.only.split(",") if a.only else []) if n not in ALL]
     if bad:

@@ -368,3 +368,62 @@ fn bad_arguments_exit_2_with_one_line_and_write_nothing() {
         assert!(!dir.join("out").exists(), "{args:?} wrote files");
     }
 }
+
+/// `--all-tunnels` (the scale benchmark's captures): frame i belongs to tunnel i mod 2, so
+/// the ESP file alternates the two tunnels' inbound SPIs (plain ESP over IPv4, then ESP in
+/// UDP over IPv6), each tunnel numbering its own frames from --start-seq; the plain file
+/// alternates the two tunnels' remote networks.
+#[test]
+fn all_tunnels_interleaves_every_tunnel_with_its_own_sequence() {
+    let dir = TempDir::new("pcap-all");
+    let cfg = dir.join("qfp.toml");
+    std::fs::write(&cfg, CONFIG).unwrap();
+    let out_dir = dir.join("out");
+    let out = Qfp::new(vec![
+        "pcap".into(),
+        "-c".into(),
+        p(&cfg),
+        "--dir".into(),
+        p(&out_dir),
+        "--sizes".into(),
+        "128".into(),
+        "--count".into(),
+        "7".into(),
+        "--start-seq".into(),
+        "5".into(),
+        "--all-tunnels".into(),
+    ])
+    .output();
+    out.assert_success();
+    assert!(out.stdout.contains("2 tunnels interleaved"), "{}", out.stdout);
+    let esp = pcap::read(&out_dir.join("esp-128.pcap"));
+    assert_eq!(esp.len(), 7);
+    for (i, f) in esp.iter().enumerate() {
+        // (SPI, sequence number) at the ESP header: after Ethernet + IPv4 (20), or after
+        // Ethernet + IPv6 (40) + UDP (8) for the NAT-T tunnel.
+        let at = if i % 2 == 0 { 14 + 20 } else { 14 + 40 + 8 };
+        let spi = u32::from_be_bytes(f[at..at + 4].try_into().unwrap());
+        let seq = u32::from_be_bytes(f[at + 4..at + 8].try_into().unwrap());
+        let want_spi = if i % 2 == 0 { 0x2001 } else { 0x2002 };
+        assert_eq!((spi, seq), (want_spi, 5 + (i / 2) as u32), "frame {i}");
+        let ethertype = u16::from_be_bytes([f[12], f[13]]);
+        assert_eq!(ethertype, if i % 2 == 0 { 0x0800 } else { 0x86dd }, "frame {i}");
+    }
+    let plain = pcap::read(&out_dir.join("plain-128.pcap"));
+    assert_eq!(plain.len(), 7);
+    for (i, f) in plain.iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(&f[14 + 16..14 + 19], &[192, 168, 105], "frame {i}: IPv4 into branch-1");
+        } else {
+            let dst = &f[14 + 24..14 + 30];
+            assert_eq!(dst, &[0x20, 0x01, 0x0d, 0xb8, 0x01, 0x06], "frame {i}: IPv6 into branch-2");
+        }
+    }
+    // --all-tunnels picks every tunnel and the first inbound SA of each: no --tunnel, --spi.
+    for extra in [["--tunnel", "branch-1"], ["--spi", "0x2001"]] {
+        let mut args: Vec<String> = vec!["pcap".into(), "-c".into(), p(&cfg), "--dir".into()];
+        args.extend([p(&out_dir), "--all-tunnels".into(), extra[0].into(), extra[1].into()]);
+        let o = Qfp::new(args).output();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", o.stderr);
+    }
+}

@@ -1,4 +1,5 @@
-//! SIMD kernels for qfp's fast path, behind a safe API: today AES-GCM for ESP ([`gcm`]).
+//! SIMD kernels for qfp's fast path, behind a safe API: AES-GCM for ESP ([`gcm`]) and
+//! cache prefetch hints ([`hint`]).
 //!
 //! qfp keeps every `unsafe` under `bindings/`. SIMD code needs it in exactly one kind of
 //! place: calling a function compiled with `#[target_feature(enable = ...)]` for features the
@@ -31,3 +32,4 @@
 
 pub mod cpu;
 pub mod gcm;
+pub mod hint;

@@ -36,7 +36,7 @@ use crate::config::{self, Config, Tunnel};
 use crate::sa_build::{self, KeyMaterial, SaTemplate, Side};
 
 /// `qfp pcap`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PcapArgs {
     /// Gateway configuration the traffic is for (tunnels, keys, routes).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -57,8 +57,13 @@ pub struct PcapArgs {
     #[arg(long = "peer-side")]
     pub peer_side: bool,
     /// The tunnel (default: the first in the config).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "all_tunnels")]
     pub tunnel: Option<String>,
+    /// Every tunnel of the config, interleaved: frame i belongs to tunnel i mod T (config
+    /// order), encrypted with that tunnel's first inbound SA (its outbound SA with
+    /// --peer-side), so consecutive frames use different SAs (the scale benchmark).
+    #[arg(long = "all-tunnels", conflicts_with = "spi")]
+    pub all_tunnels: bool,
     /// Number of flows (addresses and UDP ports vary, so RSS spreads them).
     #[arg(long, value_name = "K", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -254,7 +259,11 @@ fn len_of(p: &Prefix) -> u8 {
 
 /// Works out tunnel, prefixes, flows and MACs from the config (no file is written).
 pub fn plan(args: &PcapArgs, cfg: &Config) -> Result<Plan, Failure> {
-    let t = pick_tunnel(cfg, args.tunnel.as_deref())?;
+    plan_for(args, cfg, pick_tunnel(cfg, args.tunnel.as_deref())?)
+}
+
+/// [`plan`] for tunnel `t`.
+fn plan_for(args: &PcapArgs, cfg: &Config, t: &Tunnel) -> Result<Plan, Failure> {
     let selectors: Vec<Prefix> = t.selectors.iter().map(|p| sa_build::prefix(*p)).collect();
     let v6 = match args.ip {
         Some(v) => v == IpVersionArg::V6,
@@ -312,6 +321,9 @@ pub fn plan(args: &PcapArgs, cfg: &Config) -> Result<Plan, Failure> {
 /// Runs `qfp pcap`.
 pub fn run(args: &PcapArgs) -> Result<(), Failure> {
     let cfg = config::load(&args.config).map_err(|e| Failure::usage(e.to_string()))?;
+    if args.all_tunnels {
+        return run_all(args, &cfg);
+    }
     let plan = plan(args, &cfg)?;
     let t = pick_tunnel(&cfg, args.tunnel.as_deref())?;
     // One SA per ESP file, so that every file starts at --start-seq.
@@ -374,6 +386,71 @@ pub fn run(args: &PcapArgs) -> Result<(), Failure> {
                 path.display(),
                 args.count,
                 bytes as f64 / args.count as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--all-tunnels`: every tunnel's streams interleaved in one pair of files per size.
+fn run_all(args: &PcapArgs, cfg: &Config) -> Result<(), Failure> {
+    let plans = cfg.tunnels.iter().map(|t| plan_for(args, cfg, t)).collect::<Result<Vec<_>, _>>()?;
+    let tunnels = plans.len() as u64;
+    if args.count < tunnels {
+        eprintln!(
+            "qfp pcap: --count {} is below the {tunnels} tunnels: only the first {} carry traffic",
+            args.count, args.count
+        );
+    }
+    // Each tunnel's ESP stream numbers its own frames from --start-seq.
+    let per_tunnel = args.count.div_ceil(tunnels);
+    let sub = PcapArgs { count: per_tunnel, ..args.clone() };
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| Failure::runtime(format!("--dir {}: {e}", args.dir.display())))?;
+    println!(
+        "qfp pcap: {tunnels} tunnels interleaved ({}), LAN {}, {} flows per tunnel, {} frames per file",
+        if args.peer_side { "peer side" } else { "this gateway's side" },
+        plans[0].lan,
+        args.flows,
+        args.count
+    );
+    for &size in &args.sizes {
+        let sas = cfg
+            .tunnels
+            .iter()
+            .zip(&plans)
+            .map(|(t, p)| sealing_sa(&sub, t, p.lan))
+            .collect::<Result<Vec<_>, _>>()?;
+        let esp: Vec<StreamSpec<'_>> = plans
+            .iter()
+            .zip(&sas)
+            .map(|(p, sa)| StreamSpec {
+                stream: p.esp_stream,
+                flows: p.esp_flows,
+                dst_mac: p.esp_macs.0,
+                src_mac: p.esp_macs.1,
+                seal: Some(sa),
+            })
+            .collect();
+        let plain: Vec<StreamSpec<'_>> = plans.iter().map(|p| p.plain).collect();
+        for (name, specs) in [("plain", &plain), ("esp", &esp)] {
+            let path = args.dir.join(format!("{name}-{size}.pcap"));
+            let bytes = pcapgen::write_interleaved(&path, specs, size, args.count).map_err(|e| {
+                let usage = matches!(e, pcapgen::Error::Size(_) | pcapgen::Error::TooBig { .. });
+                let m = format!("size {size}: {e}");
+                if usage { Failure::usage(m) } else { Failure::runtime(m) }
+            })?;
+            println!(
+                "  {}  {} frames, {:.1} bytes average (without FCS), {} tunnels{}",
+                path.display(),
+                args.count,
+                bytes as f64 / args.count as f64,
+                tunnels.min(args.count),
+                if name == "esp" {
+                    format!(", seq {}..={} per tunnel", args.start_seq, args.start_seq - 1 + per_tunnel)
+                } else {
+                    String::new()
+                }
             );
         }
     }

@@ -130,6 +130,14 @@ impl EspAead {
         r
     }
 
+    /// Prefetches the key schedule lines a short packet's seal or open reads (a hint).
+    #[inline]
+    pub fn prefetch(&self) {
+        if let Gcm::Fast(k) = &self.gcm {
+            k.prefetch();
+        }
+    }
+
     /// The AES key size.
     pub fn key_size(&self) -> KeySize {
         match &self.gcm {

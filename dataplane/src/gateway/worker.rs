@@ -154,6 +154,26 @@ impl<P> Shared<P> {
     }
 }
 
+/// Looks up the SAs of a received burst before any of its packets is processed and asks the
+/// CPU to load what their decap reads. With thousands of tunnels a packet's SA (its fields,
+/// key schedule, selectors, replay window) is not in the core's caches; fetched here, the
+/// misses of the whole burst overlap instead of stalling each packet in turn (scale
+/// benchmark, 1000 tunnels). A run of packets of one SA costs a compare per packet.
+#[inline]
+fn prefetch_sas<P: PacketBuf>(t: &Tables, burst: &[P]) {
+    let mut last = 0;
+    for pkt in burst {
+        let Some(spi) = crate::gateway::classify::esp_spi_hint(pkt.data()) else { continue };
+        if spi == last {
+            continue;
+        }
+        last = spi;
+        if let Some(e) = t.inbound.get(spi) {
+            e.sa.prefetch();
+        }
+    }
+}
+
 /// The last SPI looked up in this iteration (bursts are mostly one SA).
 pub(super) struct SpiCache<'g> {
     spi: u32,
@@ -239,9 +259,13 @@ impl<'s, I: PortIo> Worker<'s, I> {
                 }
                 self.lane.stats.add_rx(port, n as u64);
                 work += n;
-                // No prefetch of the burst: measured on net_pcap (the data is already in
+                // No prefetch of the packets: measured on net_pcap (the data is already in
                 // cache, just copied by the PMD) it cost 1-2 %; on a NIC that DMAs into
-                // memory it may pay off: PacketBuf::prefetch is there to try it.
+                // memory it may pay off: PacketBuf::prefetch is there to try it. The SAs
+                // are another matter (see prefetch_sas).
+                if port == PortRole::Unprotected {
+                    prefetch_sas(t, self.rx.as_slice());
+                }
                 for pkt in self.rx.drain() {
                     match port {
                         PortRole::Unprotected => {

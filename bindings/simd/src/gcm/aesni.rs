@@ -23,9 +23,9 @@ const W: usize = 8;
 /// The counter block J0 in reflected form (its 32-bit counter is dword 0, a native integer),
 /// and E_K(J0), which masks the tag.
 #[inline]
-#[target_feature(enable = "aes,sse2,ssse3")]
+#[target_feature(enable = "aes,sse2,ssse3,sse4.1")]
 fn start<const NR: usize>(s: &Schedule, nonce: &[u8; 12]) -> (__m128i, __m128i) {
-    let j0 = field::load(&field::j0(nonce));
+    let j0 = field::j0_block(nonce);
     (field::reflect(j0, field::bswap_mask()), encrypt_block::<NR>(&s.rk, j0))
 }
 
@@ -195,7 +195,7 @@ pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
 
 /// XORs the GCM keystream for `nonce` over `buf` (counter 2 onwards): undoes [`open`]'s
 /// decryption when the tag did not match.
-#[target_feature(enable = "aes,sse2,ssse3")]
+#[target_feature(enable = "aes,sse2,ssse3,sse4.1")]
 pub(crate) fn ctr<const NR: usize>(s: &Schedule, nonce: &[u8; 12], buf: &mut [u8]) {
     let (j0, _) = start::<NR>(s, nonce);
     let mut ctr = _mm_add_epi32(j0, _mm_set_epi32(0, 0, 0, 1));

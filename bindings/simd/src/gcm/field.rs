@@ -140,6 +140,45 @@ pub(crate) fn h_tilde(h: [u8; 16]) -> __m128i {
     bytemuck::must_cast(t)
 }
 
+/// `src` (fewer than 4 bytes), zero-extended, little-endian.
+#[inline(always)]
+fn tail_u32(src: &[u8]) -> u32 {
+    match *src {
+        [a] => u32::from(a),
+        [a, b] => u32::from(u16::from_le_bytes([a, b])),
+        [a, b, c] => u32::from(u16::from_le_bytes([a, b])) | u32::from(c) << 16,
+        _ => 0,
+    }
+}
+
+/// `src` (at most 16 bytes) zero-padded to a block, as a register, assembled from 4-byte
+/// (and smaller) loads. A caller that has just written `src` on the stack in small pieces
+/// (ESP's AAD is SPI then sequence number, its nonce salt then IV) would stall a 16-byte
+/// load until those stores retire (no store-to-load forwarding across several stores);
+/// loads no wider than each store forward. No library call either.
+#[inline]
+#[target_feature(enable = "sse2,sse4.1")]
+pub(crate) fn load_short(src: &[u8]) -> __m128i {
+    let n = src.len();
+    let word = |i: usize| -> i32 {
+        let at = 4 * i;
+        let w = match src.get(at..at + 4) {
+            Some(w) => u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
+            None if at < n => tail_u32(&src[at..]),
+            None => 0,
+        };
+        w as i32
+    };
+    _mm_set_epi32(word(3), word(2), word(1), word(0))
+}
+
+/// J0 = nonce || 00000001 as a register, assembled from 4-byte loads (see [`load_short`]).
+#[inline]
+#[target_feature(enable = "sse2,sse4.1")]
+pub(crate) fn j0_block(nonce: &[u8; 12]) -> __m128i {
+    _mm_insert_epi8::<15>(load_short(nonce), 1)
+}
+
 /// The 12-byte nonce as GCM's first counter block J0 = nonce || 00000001.
 #[inline]
 pub(crate) fn j0(nonce: &[u8; 12]) -> [u8; 16] {

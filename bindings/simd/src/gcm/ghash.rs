@@ -45,8 +45,17 @@ pub(crate) fn group(x: __m128i, s: &Schedule, a: &[[u8; 16]], b: &[[u8; 16]]) ->
 
 /// `x` updated with `data` zero-padded to whole blocks (the AAD).
 #[inline]
-#[target_feature(enable = "sse2,ssse3,pclmulqdq")]
+#[target_feature(enable = "sse2,ssse3,sse4.1,pclmulqdq")]
 pub(crate) fn bytes(mut x: __m128i, s: &Schedule, data: &[u8]) -> __m128i {
+    if data.len() <= 16 {
+        // ESP's AAD: one block, assembled in a register (see `field::load_short`).
+        if data.is_empty() {
+            return x;
+        }
+        let p = first_power(1);
+        let v = field::xor(field::reflect(field::load_short(data), field::bswap_mask()), x);
+        return field::reduce(field::mul_wide(v, s.hp[p], s.hk[p]));
+    }
     let (blocks, rest) = data.as_chunks::<16>();
     let mut groups = blocks.chunks(16);
     // The padded last block rides with the last whole-block group when there is room.

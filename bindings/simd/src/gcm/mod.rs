@@ -10,6 +10,11 @@
 //! | [`Backend::AesniPclmul`] | AES-NI, PCLMULQDQ, SSE4.1 | 8 blocks |
 //! | [`Backend::Soft`] | nothing | the `aes` + `ghash` crates |
 //!
+//! Both SIMD backends hand short texts (at most 112 bytes, AAD at most 16: ESP's 64-byte
+//! frames) to one kernel that runs E_K(J0) and every counter block through AES together and
+//! hashes AAD, text and lengths with one reduction (`short`): per call, the general kernels'
+//! set-up costs more than the work on a few blocks.
+//!
 //! Opening is one pass (GHASH and decryption interleaved), then a constant-time tag
 //! comparison. On a mismatch the keystream is applied again, so the buffer holds exactly
 //! the ciphertext it held before the call: no unauthenticated plaintext is ever left behind,
@@ -34,6 +39,8 @@ mod field;
 mod ghash;
 #[cfg(target_arch = "x86_64")]
 mod schedule;
+#[cfg(target_arch = "x86_64")]
+mod short;
 #[cfg(not(target_arch = "x86_64"))]
 mod field {
     //! The byte-level helpers of the x86 field module, for the portable backend.
@@ -213,6 +220,23 @@ impl GcmKey {
         }
     }
 
+    /// Prefetches what sealing or opening a short text reads: the round keys and the
+    /// lowest hash-key powers (a hint; see [`crate::hint`]).
+    #[inline]
+    pub fn prefetch(&self) {
+        match &self.imp {
+            #[cfg(target_arch = "x86_64")]
+            Imp::Vaes(_, s) | Imp::Aesni(_, s) => {
+                let rounds = usize::from(self.rounds) + 1;
+                crate::hint::prefetch_lines(&s.rk, (rounds * 16).div_ceil(64));
+                // The short kernel's group uses the last (lowest) powers and helpers.
+                crate::hint::prefetch_lines(&s.hp[schedule::NP - 8..], 2);
+                crate::hint::prefetch_lines(&s.hk[schedule::NP - 8..], 2);
+            }
+            Imp::Soft(_) => {}
+        }
+    }
+
     /// 128 or 256.
     pub fn key_bits(&self) -> u32 {
         if self.rounds == 10 { 128 } else { 256 }
@@ -225,6 +249,15 @@ impl GcmKey {
     pub fn seal_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
         check_len(buf);
         match &self.imp {
+            #[cfg(target_arch = "x86_64")]
+            Imp::Vaes(_, s) | Imp::Aesni(_, s) if short::fits(aad, buf) => {
+                #[allow(unsafe_code)]
+                // SAFETY: `short::seal` needs the `AesClmul` features; both arms bound a
+                // token that proves them (a `VaesClmul` token implies every one of them).
+                unsafe {
+                    if self.rounds == 10 { short::seal::<10>(s, nonce, aad, buf) } else { short::seal::<14>(s, nonce, aad, buf) }
+                }
+            }
             #[cfg(target_arch = "x86_64")]
             Imp::Vaes(_cpu, s) => {
                 #[allow(unsafe_code)]
@@ -255,6 +288,14 @@ impl GcmKey {
     pub fn open_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &[u8; 16]) -> Result<(), TagMismatch> {
         check_len(buf);
         let computed = match &self.imp {
+            #[cfg(target_arch = "x86_64")]
+            Imp::Vaes(_, s) | Imp::Aesni(_, s) if short::fits(aad, buf) => {
+                #[allow(unsafe_code)]
+                // SAFETY: as in `seal_in_place`: both tokens prove `short::open`'s features.
+                unsafe {
+                    if self.rounds == 10 { short::open::<10>(s, nonce, aad, buf) } else { short::open::<14>(s, nonce, aad, buf) }
+                }
+            }
             #[cfg(target_arch = "x86_64")]
             Imp::Vaes(_cpu, s) => {
                 #[allow(unsafe_code)]

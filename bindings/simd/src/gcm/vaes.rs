@@ -99,9 +99,9 @@ fn low_lane(x: __m128i) -> __m256i {
 /// The counter for the first data block (2), as the pair (2, 3) in reflected form, and
 /// E_K(J0).
 #[inline]
-#[target_feature(enable = "aes,avx2")]
+#[target_feature(enable = "aes,avx2,sse4.1")]
 fn start<const NR: usize>(s: &Schedule, nonce: &[u8; 12]) -> (__m256i, __m128i) {
-    let j0 = field::load(&field::j0(nonce));
+    let j0 = field::j0_block(nonce);
     let jr = field::reflect(j0, field::bswap_mask());
     let ctr = _mm256_add_epi32(_mm256_broadcastsi128_si256(jr), _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 1));
     (ctr, encrypt_block::<NR>(&s.rk, j0))
@@ -290,7 +290,7 @@ pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
 }
 
 /// XORs the GCM keystream for `nonce` over `buf` (undoes [`open`] on a tag mismatch).
-#[target_feature(enable = "aes,sse2,ssse3,avx,avx2,vaes")]
+#[target_feature(enable = "aes,sse2,ssse3,sse4.1,avx,avx2,vaes")]
 pub(crate) fn ctr<const NR: usize>(s: &Schedule, nonce: &[u8; 12], buf: &mut [u8]) {
     let k = keys(s);
     let (mut ctr, _) = start::<NR>(s, nonce);
