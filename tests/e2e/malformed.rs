@@ -94,9 +94,9 @@ fn malformed_traffic_table_case_by_case() {
 fn run_table(pcaps: &Path, config: &Path, workers: usize) -> (Stats, String) {
     // One rx queue per port; one tx queue per worker on each (every worker may send).
     let side = |name: &str, s: &str| {
-        let mut v = format!("{name},rx_pcap={}", p(&pcaps.join(&format!("{s}-0.pcap"))));
+        let mut v = format!("{name},rx_pcap={}", p(&pcaps.join(format!("{s}-0.pcap"))));
         for q in 0..workers {
-            v += &format!(",tx_pcap={}", p(&pcaps.join(&format!("out-{s}-{q}.pcap"))));
+            v += &format!(",tx_pcap={}", p(&pcaps.join(format!("out-{s}-{q}.pcap"))));
         }
         v
     };
