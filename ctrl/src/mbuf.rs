@@ -68,4 +68,8 @@ impl PacketBuf for MbufPacket<'_> {
     fn ip_checksum_verified(&self) -> bool {
         self.0.ip_checksum_good()
     }
+    #[inline]
+    fn is_contiguous(&self) -> bool {
+        self.0.is_contiguous()
+    }
 }

@@ -41,6 +41,14 @@ pub trait PacketBuf {
     fn ip_checksum_verified(&self) -> bool {
         false
     }
+    /// True when [`data`](Self::data) is the whole packet. A DPDK mbuf chain (a frame
+    /// longer than one mbuf's data room, such as a 9000-byte jumbo) says false: `data` is
+    /// then only its first segment, and the gateway drops the frame as too big rather
+    /// than parse a part of it. The default (one buffer, like [`HeapBuf`]) says true.
+    #[inline(always)]
+    fn is_contiguous(&self) -> bool {
+        true
+    }
     /// Asks the CPU to start loading the packet's first bytes (a hint; the default does
     /// nothing). The gateway calls it for a whole rx burst before touching any packet.
     #[inline(always)]

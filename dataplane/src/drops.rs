@@ -86,10 +86,15 @@ drop_reasons! {
     InHardExpiry = 18, "IN_CD_SW_IPSEC_HARD_EXPIRY", Inbound, "inbound SA past its hard lifetime (time, bytes or packets)";
     AntiReplay = 19, "IN_OCT_ANTI_REPLAY_FAIL", Inbound, "sequence number already seen inside the window (a replay)";
     HeadPadLen = 23, "IN_PKT_HEADPAD_LEN_ERR", Inbound, "ESP too short for header + IV + ICV, or bad pad length / padding bytes after decryption";
+    // A frame longer than one mbuf arrives as a chain (a 9000-byte jumbo); the data room is
+    // sized for the largest tunnel MTU, so it is too big for any tunnel: qfp reads only
+    // contiguous packets and drops it, before parsing past the Ethernet header.
+    InLenTooBigV4 = 25, "IN_INFRA_V4_PKT_LEN_TOO_BIG", Inbound, "IPv4 frame on the ESP side longer than one mbuf (a jumbo beyond the data room, which is sized for the largest tunnel MTU)";
+    InLenTooBigV6 = 26, "IN_INFRA_V6_PKT_LEN_TOO_BIG", Inbound, "IPv6 frame on the ESP side longer than one mbuf (a jumbo beyond the data room)";
     MacException = 62, "IN_CD_SW_IPSEC_MAC_EXCEPTION", Inbound, "ICV check failed (wrong key, corrupted packet, forged packet)";
     NatDemux = 63, "IN_NAT_DEMUX_FAIL", Inbound, "UDP 4500 packet that is neither NAT-keepalive, IKE (non-ESP marker) nor a valid ESP";
     NextHeaderMismatch = 65, "IN_CD_SW_IPSEC_NH_MISMATCH", Inbound, "decrypted next header is not IPv4 (4) or IPv6 (41), or the inner header does not parse";
-    FragV4 = 70, "IN_V4_PKT_FRAG_ERR", Inbound, "fragmented outer ESP packet (qfp does not reassemble outer fragments)";
+    FragV4 = 70, "IN_V4_PKT_FRAG_ERR", Inbound, "fragmented outer ESP packet, IPv4 or IPv6 (qfp does not reassemble outer fragments; the QFP's table has no IPv6 row for this)";
     IpVersion = 89, "IN_PKT_IPVER_INVALID", Inbound, "outer IP version is neither 4 nor 6, or the outer IP header is malformed or unsupported";
     PolicyV4 = 30, "IN_V4_POST_INPUT_POLICY_FAIL", Inbound, "decrypted IPv4 packet is not inside the tunnel's traffic selectors";
     PolicyV6 = 31, "IN_V6_POST_INPUT_POLICY_FAIL", Inbound, "decrypted IPv6 packet is not inside the tunnel's traffic selectors";
@@ -102,7 +107,8 @@ drop_reasons! {
     OutHardExpiry = 44, "OUT_CD_SW_IPSEC_HARD_EXPIRY", Outbound, "outbound SA past its hard lifetime";
     SeqOverflow = 46, "OUT_CD_SW_IPSEC_DETECT_SEQ_OVEFLOW", Outbound, "the sequence number would wrap (RFC 4303 section 3.3.3): the SA must be rekeyed, never reused";
     CannotFragDf = 48, "OUT_CANNOT_FRAG_DF_SET_PKT", Outbound, "encapsulated packet larger than the tunnel MTU and DF set (inner IPv6 counts as DF)";
-    LenTooBig = 51, "OUT_INFRA_V4_PKT_LEN_TOO_BIG", Outbound, "encapsulated packet larger than the tunnel MTU (qfp does not fragment)";
+    LenTooBig = 51, "OUT_INFRA_V4_PKT_LEN_TOO_BIG", Outbound, "encapsulated packet larger than the tunnel MTU (qfp does not fragment), or a plain IPv4 frame longer than one mbuf (a jumbo)";
+    OutLenTooBigV6 = 52, "OUT_INFRA_V6_PKT_LEN_TOO_BIG", Outbound, "plain IPv6 frame longer than one mbuf (a jumbo beyond the data room)";
     OutSaNotFoundV4 = 111, "OUT_IPV4_SA_NOT_FOUND", Outbound, "packet matched a tunnel that has no outbound SA at all";
     OutSaNotFoundV6 = 112, "OUT_IPV6_SA_NOT_FOUND", Outbound, "packet matched a tunnel that has no outbound SA at all (IPv6)";
     // Global (the QFP's `show platform hardware qfp active statistics drop`).
@@ -110,7 +116,7 @@ drop_reasons! {
     TailDrop = 200, "IpsecTailDrop", Global, "a ring between cores (handoff to the SA's owner, punt to the control core) was full";
     NoRoute = 201, "Ipv4NoRoute", Global, "decrypted packet (IPv4 or IPv6) whose inner destination no route covers";
     TtlExceeded = 202, "Ipv4TtlExceeded", Global, "TTL (hop limit) would reach 0";
-    BadIpChecksum = 203, "BadIpChecksum", Global, "outer or plain IPv4 header checksum wrong";
+    BadIpChecksum = 203, "BadIpChecksum", Global, "outer, plain or decapsulated inner IPv4 header checksum wrong (RFC 1812 5.2.2: a router verifies it before forwarding)";
     UnknownL2 = 204, "UnknownL2", Global, "not Ethernet + IPv4/IPv6 (ARP, LLDP, VLAN we do not serve, runt frames, a plain packet whose IP header does not parse)";
     TxFull = 205, "TxFull", Global, "the NIC tx queue did not take the packet";
     // qfp's own, from 206: what a gateway with two ports meets that the catalog has no row for.
@@ -379,11 +385,12 @@ mod tests {
             assert_eq!(DropReason::from_name(r.name()), Some(*r));
             assert!(!r.description().is_empty());
         }
-        // The rows of drops.md: 15 inbound, 10 outbound, 7 global, and qfp's own 206-208.
+        // The rows of drops.md: 15 inbound, 10 outbound, 7 global, and qfp's own 206-208;
+        // plus the QFP's INFRA_*_PKT_LEN_TOO_BIG rows 25, 26 and 52 (chained jumbo frames).
         let count = |d| DropReason::ALL.iter().filter(|r| r.direction() == d).count();
         assert_eq!(
             (count(Direction::Inbound), count(Direction::Outbound), count(Direction::Global)),
-            (15, 10, 10)
+            (17, 11, 10)
         );
         assert_eq!(DropReason::SaNotFoundV4.name(), "IN_US_V4_PKT_SA_NOT_FOUND_SPI");
         assert_eq!(DropReason::SeqOverflow.id(), 46);

@@ -411,6 +411,30 @@ fn authenticated_but_malformed_plaintext() {
     assert_eq!(sas[0].stats().packets, 1);
 }
 
+/// Authentic ESP whose inner IPv4 header checksum is wrong: the ICV does not make the
+/// header sound, and a router must check it before forwarding (RFC 1812 5.2.2).
+#[test]
+fn inner_ipv4_with_a_bad_header_checksum_is_dropped() {
+    let spec = Spec::new(16, false, Outer::V4, false);
+    let out = spec.outbound();
+    let sas = [spec.inbound()];
+    let good = inner_v4(60, 0, true, 0);
+    assert_eq!(decap_ok(&seal_packet(&out, &good), &sas), good);
+    for flip in [0x01u8, 0xff] {
+        let mut bad = good.clone();
+        bad[10] ^= flip;
+        let e = decap_err(&seal_packet(&out, &bad), &sas);
+        assert_eq!(e.reason, DropReason::BadIpChecksum, "checksum byte ^ {flip:#x}");
+    }
+    // A checksum of zero is not "no checksum" in IPv4.
+    assert_ne!(good[10..12], [0, 0]);
+    let mut zero = good.clone();
+    zero[10..12].copy_from_slice(&[0, 0]);
+    assert_eq!(decap_err(&seal_packet(&out, &zero), &sas).reason, DropReason::BadIpChecksum);
+    // The packets were authentic: the window moved for each.
+    assert_eq!(sas[0].stats().packets, 1);
+}
+
 #[test]
 fn post_input_policy_checks_the_inner_source() {
     let mut spec = Spec::new(16, false, Outer::V4, false);

@@ -9,6 +9,12 @@
 //! forwarded must be exactly the good packets (scapy decrypts and compares them), and
 //! frames in = forwarded + counted drops + consumed, nothing else. The cases
 //! `tests/e2e/gateway.rs` already sends (one of each) are not repeated.
+//!
+//! Counting per outcome over one run cannot tell two cases that swapped reasons apart, so
+//! the one-worker test also attributes each case: forwarded ones by their contents (scapy's
+//! `verify`), the counted ones (drops and events) by a few more runs over groups of them,
+//! group j being the cases whose number has bit j set: any two cases differ in some group,
+//! so a swap, or one case counted under a wrong reason, shows in that group's counts.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -26,6 +32,94 @@ fn p(path: &Path) -> String {
 #[test]
 fn malformed_traffic_table_every_frame_accounted() {
     table(1);
+}
+
+/// The counted cases, case by case: the attribution groups (see the module doc), each in
+/// its own run. Every group must count exactly what its cases expect.
+#[test]
+fn malformed_traffic_table_case_by_case() {
+    let _one_at_a_time = exclusive();
+    let dir = TempDir::new("malformed-cases");
+    let gw = GatewayDef::standard();
+    std::fs::write(dir.join("gw.toml"), gw.config_toml(1024)).unwrap();
+    run_peer("malformed", &gw.spec(None), dir.path(), &[]);
+    let expect: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap()).unwrap();
+    let cases = expect["cases"].as_array().unwrap();
+    let runs = expect["runs"].as_array().unwrap();
+    let counted = cases.iter().filter(|c| c["outcome"] != "forwarded").count();
+    assert!(
+        counted >= 2 && (1usize << runs.len()) >= counted,
+        "{} groups for {counted} cases",
+        runs.len()
+    );
+    let mut wrong = Vec::new();
+    for (j, members) in runs.iter().enumerate() {
+        let members: Vec<usize> =
+            members.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as usize).collect();
+        let (s, stderr) = run_table(&dir.join(&format!("runs/{j}")), &dir.join("gw.toml"), 1);
+        let mut want: BTreeMap<String, u64> = BTreeMap::new();
+        for &i in &members {
+            *want.entry(cases[i]["outcome"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        assert_eq!(s.port(0).rx + s.port(1).rx, members.len() as u64, "group {j}: frames received");
+        let mut got: BTreeMap<String, u64> =
+            s.drops.iter().filter(|(_, n)| **n > 0).map(|(r, n)| (r.clone(), *n)).collect();
+        // None of these cases may come out (the forwarded ones are in no group).
+        let out = s.port(0).tx + s.port(1).tx;
+        if out > 0 {
+            got.insert("forwarded".to_owned(), out);
+        }
+        for ev in ["natt_keepalive", "punted"] {
+            if s.event(ev) > 0 {
+                got.insert(ev.to_owned(), s.event(ev));
+            }
+        }
+        if got != want {
+            let names: Vec<String> = members
+                .iter()
+                .map(|&i| format!("#{} {} -> {}", i + 1, cases[i]["name"], cases[i]["outcome"]))
+                .collect();
+            wrong.push(format!(
+                "group {j}: expected {want:?}, counted {got:?}\n  cases: {names:#?}\n--- qfp\n{stderr}"
+            ));
+        }
+        println!("group {j}: {} cases, counted as expected: {}", members.len(), got == want);
+    }
+    assert!(wrong.is_empty(), "cases counted under other outcomes:\n{}", wrong.join("\n"));
+}
+
+/// Runs `qfp run -c` over `pcaps`/{lan,wan}-0.pcap with `workers` workers (tx pcaps next
+/// to them); returns the final statistics and qfp's stderr.
+fn run_table(pcaps: &Path, config: &Path, workers: usize) -> (Stats, String) {
+    // One rx queue per port; one tx queue per worker on each (every worker may send).
+    let side = |name: &str, s: &str| {
+        let mut v = format!("{name},rx_pcap={}", p(&pcaps.join(format!("{s}-0.pcap"))));
+        for q in 0..workers {
+            v += &format!(",tx_pcap={}", p(&pcaps.join(format!("out-{s}-{q}.pcap"))));
+        }
+        v
+    };
+    let eal = EalArgs::new().vdev(side("net_pcap0", "lan")).vdev(side("net_pcap1", "wan"));
+    let stats = pcaps.join("s.json");
+    let run = Qfp::run(
+        [
+            "-c",
+            &p(config),
+            "--workers",
+            &workers.to_string(),
+            "--duration",
+            "2",
+            "--stats-json",
+            &p(&stats),
+        ],
+        &eal,
+    )
+    .output();
+    run.assert_success(); // no crash, clean stop
+    let s = Stats::read(&stats);
+    assert!(s.is_final);
+    (s, run.stderr)
 }
 
 /// The same table with two workers: one rx queue per port, so worker 0 receives every
@@ -47,33 +141,7 @@ fn table(workers: usize) -> Stats {
     run_peer("malformed", &gw.spec(None), dir.path(), &[]);
     let expect: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap()).unwrap();
-    // One rx queue per port; one tx queue per worker on each (every worker may send).
-    let side = |name: &str, s: &str| {
-        let mut v = format!("{name},rx_pcap={}", p(&dir.join(&format!("{s}-0.pcap"))));
-        for q in 0..workers {
-            v += &format!(",tx_pcap={}", p(&dir.join(&format!("out-{s}-{q}.pcap"))));
-        }
-        v
-    };
-    let eal = EalArgs::new().vdev(side("net_pcap0", "lan")).vdev(side("net_pcap1", "wan"));
-    let stats = dir.join("s.json");
-    let run = Qfp::run(
-        [
-            "-c",
-            &p(&dir.join("gw.toml")),
-            "--workers",
-            &workers.to_string(),
-            "--duration",
-            "2",
-            "--stats-json",
-            &p(&stats),
-        ],
-        &eal,
-    )
-    .output();
-    run.assert_success(); // no crash, clean stop
-    let s = Stats::read(&stats);
-    assert!(s.is_final);
+    let (s, stderr) = run_table(dir.path(), &dir.join("gw.toml"), workers);
 
     let cases = expect["cases"].as_array().unwrap();
     let (lan, wan) =
@@ -131,7 +199,7 @@ fn table(workers: usize) -> Stats {
             wrong.push(format!("{reason}: {n} counted, no case"));
         }
     }
-    assert!(wrong.is_empty(), "outcomes differ: {wrong:?}\n--- qfp\n{}", run.stderr);
+    assert!(wrong.is_empty(), "outcomes differ: {wrong:?}\n--- qfp\n{stderr}");
     assert_eq!(want.get("forwarded").copied().unwrap_or(0), decap + encap);
     assert_eq!((s.port(0).tx, s.port(1).tx), (decap, encap), "decapsulated, encapsulated");
 

@@ -26,9 +26,13 @@ impl<'s, I: PortIo> Lane<'s, I> {
         acc: &mut SaAccum<'g>,
         cache: &mut SpiCache<'g>,
     ) {
-        let Some((hlen, _)) = classify::ethernet(pkt.data()) else {
+        let Some((hlen, v)) = classify::ethernet(pkt.data()) else {
             return self.drop_pkt(pkt, DropReason::UnknownL2);
         };
+        if !pkt.is_contiguous() {
+            return self
+                .drop_pkt(pkt, too_big(v, DropReason::InLenTooBigV4, DropReason::InLenTooBigV6));
+        }
         if pkt.adj(hlen).is_err() {
             return self.drop_pkt(pkt, DropReason::UnknownL2);
         }
@@ -131,9 +135,13 @@ impl<'s, I: PortIo> Lane<'s, I> {
         now: u64,
         acc: &mut SaAccum<'g>,
     ) {
-        let Some((hlen, _)) = classify::ethernet(pkt.data()) else {
+        let Some((hlen, v)) = classify::ethernet(pkt.data()) else {
             return self.drop_pkt(pkt, DropReason::UnknownL2);
         };
+        if !pkt.is_contiguous() {
+            return self
+                .drop_pkt(pkt, too_big(v, DropReason::LenTooBig, DropReason::OutLenTooBigV6));
+        }
         if pkt.adj(hlen).is_err() {
             return self.drop_pkt(pkt, DropReason::UnknownL2);
         }
@@ -214,5 +222,16 @@ impl<'s, I: PortIo> Lane<'s, I> {
         let src = fixed.port_macs[PortRole::Unprotected.index()];
         classify::write_ethernet(pkt.data_mut(), tun.next_hop_mac, src, tun.outer);
         self.send(PortRole::Unprotected, pkt);
+    }
+}
+
+/// The reason for a frame longer than one buffer (a chained mbuf: a jumbo beyond the data
+/// room, which is sized for the largest tunnel MTU), by the IP version its EtherType says.
+/// Only the first segment would be parsed, so it is dropped before anything reads past it.
+#[inline]
+fn too_big(v: IpVersion, v4: DropReason, v6: DropReason) -> DropReason {
+    match v {
+        IpVersion::V4 => v4,
+        IpVersion::V6 => v6,
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! 1. outer IP header parses (`IN_PKT_IPVER_INVALID`), IPv4 checksum
 //!    (`BadIpChecksum`), not a fragment (`IN_V4_PKT_FRAG_ERR`; an IPv6 Fragment header
-//!    counts the same), no other IPv6 extension header (not walked yet:
+//!    counts the same: the QFP's table has no IPv6 fragment row), no other IPv6 extension header (not walked yet:
 //!    `IN_PKT_IPVER_INVALID`, never misread as ESP);
 //! 2. protocol 50, or UDP to port 4500 (the gateway adds the ports its tunnels' NAT-T
 //!    uses) demultiplexed per RFC 3948: NAT-keepalive
@@ -21,7 +21,8 @@
 //!    (`IN_CD_SW_IPSEC_MAC_EXCEPTION`); the window advances only now;
 //! 8. trailer: pad length and padding bytes (`IN_PKT_HEADPAD_LEN_ERR`);
 //! 9. Next Header 4 or 41 and an inner header of that version that parses
-//!    (`IN_CD_SW_IPSEC_NH_MISMATCH`; a dummy packet, NH 59, lands here too);
+//!    (`IN_CD_SW_IPSEC_NH_MISMATCH`; a dummy packet, NH 59, lands here too), and an
+//!    inner IPv4 header checksum that is right (`BadIpChecksum`: RFC 1812 5.2.2);
 //! 10. post-input policy: inner *source* inside the tunnel's selectors
 //!     (`IN_V4/V6_POST_INPUT_POLICY_FAIL`; see `selector` for why the source);
 //! 11. RFC 6040 ECN: a CE mark on the outer header is carried to an ECN-capable inner one;
@@ -229,6 +230,11 @@ where
         ip_proto::IPV4 => {
             let mut p =
                 ipv4::Packet::new_checked(inner).map_err(|_| DropReason::NextHeaderMismatch)?;
+            // The ICV proves who sent it, not that its header is sound: a router checks
+            // the header checksum before forwarding (RFC 1812 5.2.2).
+            if !p.verify_checksum() {
+                return Err(DropReason::BadIpChecksum.into());
+            }
             if !sa.selectors().contains_v4(p.src_bytes()) {
                 return Err(DropReason::PolicyV4.into());
             }
