@@ -34,7 +34,7 @@ def stats_of(path):
 
 def run_one(r, tunnel, a_toml, window, seconds):
     """One live run with replay window `window`; returns a result dict."""
-    from bench import rss_bytes, thread_cpu_ns
+    from procstats import rss_bytes, thread_cpu_ns
     d = r.out / "live"
     d.mkdir(exist_ok=True)
     (d / "a.toml").write_text(a_toml)

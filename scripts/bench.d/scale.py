@@ -23,6 +23,8 @@ table repeats for each window size.
 
 import ipaddress
 
+from procstats import mpps
+
 SIZES_FULL = [1, 1000, 10000]
 SIZES_QUICK = [1, 1000]
 # 100k tunnels are not run: the config validation (ctrl/src/config/tunnel.rs) compares
@@ -157,7 +159,3 @@ def run(r, live_rows):
     r.table(["window", f"RSS MB ({n} SAs)", "vs 64, bytes/SA", "live decap Mpps", "Mpps/core", "replay drops"],
             table, [str, mb, lambda x: f"{x:+.0f}" if x is not None else "-", mpps, mpps,
                     lambda x: str(x) if x is not None else "-"])
-
-
-def mpps(v):
-    return f"{v / 1e6:.3f}" if v else "-"
