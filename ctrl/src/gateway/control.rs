@@ -281,7 +281,13 @@ impl<'s, P: PacketBuf + Send> GatewayControl<'s, P> {
                         .filter(|e| e.tunnel == i as TunnelId)
                         .map(|e| sa_json(&e.sa, e.owner)),
                 );
-                TunnelJson { name: t.name.clone(), rekeys: t.rekeys, owner, sa, ..TunnelJson::default() }
+                TunnelJson {
+                    name: t.name.clone(),
+                    rekeys: t.rekeys,
+                    owner,
+                    sa,
+                    ..TunnelJson::default()
+                }
             })
             .collect()
     }
