@@ -179,10 +179,7 @@ impl RunArgs {
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     if !v.is_finite() || v < 0.0 {
         return Err(format!("'{s}' is not a number of seconds >= 0"));
     }
@@ -192,9 +189,7 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 fn parse_duration(s: &str) -> Result<f64, String> {
     let v = parse_seconds(s)?;
     if v > 1e9 {
-        return Err(format!(
-            "{s} seconds is too long (use 0 to run until stopped)"
-        ));
+        return Err(format!("{s} seconds is too long (use 0 to run until stopped)"));
     }
     Ok(v)
 }
@@ -251,14 +246,8 @@ where
             }
             // A usage error: clap's first line names the flag; keep its final hint line
             // ("For more information, try '--help'."), drop tips and the usage block.
-            let mut lines = text
-                .lines()
-                .map(str::trim_end)
-                .filter(|l| !l.trim().is_empty());
-            let mut first = lines
-                .next()
-                .unwrap_or("error: invalid command line")
-                .to_owned();
+            let mut lines = text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty());
+            let mut first = lines.next().unwrap_or("error: invalid command line").to_owned();
             // "the following required arguments were not provided:" lists them on the
             // next, indented lines: keep them on the one line.
             if first.ends_with(':') {
@@ -267,10 +256,7 @@ where
                     first.push_str(l.trim());
                 }
             }
-            let hint = text
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("For more information"));
+            let hint = text.lines().rev().find(|l| l.starts_with("For more information"));
             let msg = match hint {
                 Some(h) if h != first => format!("{first}\n{h}"),
                 _ => first,
@@ -286,9 +272,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<RunArgs, (String, i32)> {
         match parse(["qfp", "run"].iter().chain(args)) {
-            Parsed::Command(Cli {
-                command: Command::Run(r),
-            }) => Ok(r),
+            Parsed::Command(Cli { command: Command::Run(r) }) => Ok(r),
             Parsed::Command(c) => panic!("not run: {c:?}"),
             Parsed::Exit(m, c) => Err((m, c)),
         }
@@ -301,10 +285,7 @@ mod tests {
             (r.burst, r.rx_desc, r.tx_desc, r.workers, r.mbufs),
             (32, 1024, 1024, None, None)
         );
-        assert_eq!(
-            (r.duration, r.stats_interval, r.poll),
-            (0.0, 1.0, Poll::Adaptive)
-        );
+        assert_eq!((r.duration, r.stats_interval, r.poll), (0.0, 1.0, Poll::Adaptive));
         assert_eq!(r.eal, vec!["--vdev=net_null0", "-l", "0-1"]);
     }
 
@@ -343,10 +324,7 @@ mod tests {
             (r.workers, r.burst, r.rx_desc, r.tx_desc, r.mbufs),
             (Some(2), 64, 512, 2048, Some(16383))
         );
-        assert_eq!(
-            (r.duration, r.stats_interval, r.poll, r.quiet),
-            (2.5, 0.5, Poll::Busy, true)
-        );
+        assert_eq!((r.duration, r.stats_interval, r.poll, r.quiet), (2.5, 0.5, Poll::Busy, true));
         assert_eq!(r.stats_json, Some(PathBuf::from("s.json")));
     }
 
@@ -370,10 +348,7 @@ mod tests {
             let (msg, code) = run(args).unwrap_err();
             assert_eq!(code, 2, "{args:?}");
             let first = msg.lines().next().unwrap();
-            assert!(
-                first.starts_with("error: ") && first.contains(flag),
-                "{args:?}: {msg}"
-            );
+            assert!(first.starts_with("error: ") && first.contains(flag), "{args:?}: {msg}");
             assert!(msg.lines().count() <= 2, "{args:?}: {msg}");
         }
     }
@@ -431,7 +406,9 @@ mod tests {
     fn run_long_help_is_a_man_page_and_short_help_stays_short() {
         let Parsed::Exit(long, 0) = parse(["qfp", "run", "--help"]) else { panic!("--help") };
         let mut at = 0;
-        for section in ["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES"] {
+        for section in
+            ["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES"]
+        {
             let found = long[at..].find(&format!("\n{section}")).map(|i| i + at);
             at = found.unwrap_or_else(|| panic!("{section} missing or out of order:\n{long}"));
         }

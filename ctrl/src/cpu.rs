@@ -46,10 +46,7 @@ mod tests {
     #[test]
     fn refusal_is_one_line_naming_what_is_missing() {
         let line = refusal(&["AES-NI", "AVX2"]);
-        assert!(
-            line.starts_with("this CPU lacks AES-NI, AVX2, which"),
-            "{line}"
-        );
+        assert!(line.starts_with("this CPU lacks AES-NI, AVX2, which"), "{line}");
         assert!(!line.contains('\n'));
     }
 }

@@ -31,10 +31,7 @@ impl Host {
     /// Reads the facts from /proc, /sys and the scheduler.
     pub fn probe() -> Host {
         let mounted = fs::read_to_string("/proc/mounts")
-            .map(|m| {
-                m.lines()
-                    .any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs"))
-            })
+            .map(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")))
             .unwrap_or(false);
         let free = free_hugepages();
         let hugepage_reason = match (mounted, free) {
@@ -91,8 +88,7 @@ pub struct EalPlan {
 }
 
 fn has_opt(args: &[String], long: &str) -> bool {
-    args.iter()
-        .any(|a| a == long || a.starts_with(&format!("{long}=")))
+    args.iter().any(|a| a == long || a.starts_with(&format!("{long}=")))
 }
 
 /// A short option (`-l 0-3` or `-l0-3`); long options start with `--` and never match.
@@ -137,19 +133,12 @@ pub fn build(eal: &[String], workers: Option<u16>, host: &Host) -> EalPlan {
         let workers = usize::from(workers.unwrap_or(1));
         let cpus = &host.cpus;
         let cpu_of = |lcore: usize| {
-            if cpus.len() == 1 {
-                cpus[0]
-            } else {
-                cpus[lcore % cpus.len()]
-            }
+            if cpus.len() == 1 { cpus[0] } else { cpus[lcore % cpus.len()] }
         };
-        let map: Vec<String> = (0..=workers)
-            .map(|l| format!("{l}@{}", cpu_of(l)))
-            .collect();
+        let map: Vec<String> = (0..=workers).map(|l| format!("{l}@{}", cpu_of(l))).collect();
         args.push(format!("--lcores={}", map.join(",")));
-        let worker_list: Vec<String> = (1..=workers)
-            .map(|l| format!("{l}@cpu{}", cpu_of(l)))
-            .collect();
+        let worker_list: Vec<String> =
+            (1..=workers).map(|l| format!("{l}@cpu{}", cpu_of(l))).collect();
         let shared = if workers + 1 > cpus.len() {
             format!(
                 " ({} CPUs for {} lcores: lcores that share a CPU poll at a fraction of its speed)",
@@ -166,12 +155,7 @@ pub fn build(eal: &[String], workers: Option<u16>, host: &Host) -> EalPlan {
             worker_list.join(" ")
         ));
     }
-    EalPlan {
-        args,
-        notes,
-        chose_lcores,
-        chose_prefix,
-    }
+    EalPlan { args, notes, chose_lcores, chose_prefix }
 }
 
 #[cfg(test)]
@@ -232,11 +216,7 @@ mod tests {
     #[test]
     fn user_choices_are_respected() {
         let h = host(false, &[0, 1]);
-        let p = build(
-            &s(&["--no-huge", "-m", "512", "--file-prefix=mine", "-l", "0-1"]),
-            None,
-            &h,
-        );
+        let p = build(&s(&["--no-huge", "-m", "512", "--file-prefix=mine", "-l", "0-1"]), None, &h);
         assert_eq!(
             p.args[1..],
             s(&["--no-huge", "-m", "512", "--file-prefix=mine", "-l", "0-1"])[..]
@@ -251,12 +231,7 @@ mod tests {
         let p = build(&s(&["--lcores=0@0,1@1", "--socket-mem=512"]), None, &h);
         assert_eq!(
             p.args[1..],
-            s(&[
-                "--lcores=0@0,1@1",
-                "--socket-mem=512",
-                "--no-huge",
-                "--file-prefix=qfp-4242"
-            ])[..]
+            s(&["--lcores=0@0,1@1", "--socket-mem=512", "--no-huge", "--file-prefix=qfp-4242"])[..]
         );
         // Hugepages present: nothing memory-related is added.
         let p = build(&s(&["-l", "0-2"]), None, &host(true, &[0, 1]));

@@ -7,8 +7,8 @@
 pub mod cli;
 pub mod config;
 pub mod control;
-pub mod ctl;
 pub mod cpu;
+pub mod ctl;
 pub mod demo;
 pub mod eal_args;
 pub mod export;

@@ -93,7 +93,9 @@ pub struct SaJson {
 pub struct TunnelJson {
     /// Its name.
     pub name: String,
-    /// Outbound SA switches since start.
+    /// Rekeys since start: completed exchanges that installed a new outbound SA, one per
+    /// exchange whatever started it (lifetime, schedule, qfpctl, a clear, an INVALID_SPI
+    /// repair).
     pub rekeys: u64,
     /// The worker that encrypts for it.
     pub owner: u16,
@@ -161,7 +163,7 @@ pub struct ControlJson {
 /// The control core's summary (gateway only).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct CoreJson {
-    /// Outbound SA switches since start, all tunnels.
+    /// Rekeys since start (as `tunnels[].rekeys`), all tunnels.
     pub rekeys: u64,
     /// Tunnels whose peer answers.
     pub peers_alive: u64,

@@ -75,10 +75,7 @@ struct Case {
 fn edit(text: &str, edits: &[(usize, &str)]) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     for &(n, new) in edits {
-        assert!(
-            n >= 1 && n <= lines.len(),
-            "edit of line {n} outside the text"
-        );
+        assert!(n >= 1 && n <= lines.len(), "edit of line {n} outside the text");
         assert!(lines[n - 1] != new, "edit of line {n} changes nothing");
         lines[n - 1] = new.to_owned();
     }
@@ -107,13 +104,7 @@ fn case(
     field: &'static str,
     msg: &'static str,
 ) -> Case {
-    Case {
-        name,
-        text,
-        line,
-        field,
-        msg,
-    }
+    Case { name, text, line, field, msg }
 }
 
 #[rustfmt::skip]
@@ -249,10 +240,8 @@ fn bad_configs_fail_with_file_line_field_and_reason() {
             && err.line() == Some(c.line)
             && err.field() == Some(c.field);
         if !ok {
-            failures.push(format!(
-                "{}:\n    got:  {shown}\n    want: {prefix}...{}...",
-                c.name, c.msg
-            ));
+            failures
+                .push(format!("{}:\n    got:  {shown}\n    want: {prefix}...{}...", c.name, c.msg));
         }
         assert!(matches!(err, ConfigError::Invalid { .. }));
     }
@@ -277,11 +266,7 @@ fn syntax_error_without_a_key_still_has_file_and_line() {
 fn load_reports_unreadable_and_non_utf8_files() {
     let e = config::load(std::path::Path::new("/nonexistent/qfp.toml")).unwrap_err();
     assert!(matches!(e, ConfigError::Read { .. }));
-    assert!(
-        e.to_string()
-            .starts_with("/nonexistent/qfp.toml: cannot read config: "),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("/nonexistent/qfp.toml: cannot read config: "), "{e}");
 
     let dir = std::env::temp_dir().join(format!("qfp-cfg-utf8-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -19,10 +19,7 @@ fn pfx(s: &str) -> Prefix {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 const V4: &str = r#"
@@ -78,10 +75,7 @@ fn ipv4_static_tunnel_with_defaults() {
     assert_eq!(t.peer, ip("172.16.2.5"));
     assert_eq!(t.local, ip("172.16.1.5"));
     assert_eq!(t.next_hop_mac, [2, 0, 0, 0, 0, 2]);
-    assert_eq!(
-        t.selectors,
-        vec![pfx("192.168.105.0/24"), pfx("192.168.205.7/32")]
-    );
+    assert_eq!(t.selectors, vec![pfx("192.168.105.0/24"), pfx("192.168.205.7/32")]);
     assert!(!t.esn);
     assert_eq!(t.natt, None);
     assert!(t.psk.is_none() && t.is_static());
@@ -91,17 +85,11 @@ fn ipv4_static_tunnel_with_defaults() {
 
     assert_eq!(t.outbound.spi, 0x1001);
     assert_eq!(t.outbound.aead, Aead::Aes128Gcm);
-    assert_eq!(
-        t.outbound.key.expose(),
-        &unhex("00112233445566778899aabbccddeeff")
-    );
+    assert_eq!(t.outbound.key.expose(), &unhex("00112233445566778899aabbccddeeff"));
     assert_eq!(t.outbound.salt.expose(), &[1, 2, 3, 4]);
     assert_eq!(t.inbound.len(), 2);
     assert_eq!(t.inbound[0].spi, 0x2001);
-    assert_eq!(
-        t.inbound[0].key.expose(),
-        &unhex("ffeeddccbbaa99887766554433221100")
-    );
+    assert_eq!(t.inbound[0].key.expose(), &unhex("ffeeddccbbaa99887766554433221100"));
     assert_eq!(t.inbound[0].salt.expose(), &[0x0a, 0x0b, 0x0c, 0x0d]);
     assert_eq!(t.inbound[1].spi, 8194);
 
@@ -111,14 +99,8 @@ fn ipv4_static_tunnel_with_defaults() {
     assert_eq!(c.routes[0].next_hop_mac, [2, 0, 0, 0, 0, 1]);
 
     assert_eq!(c.local_addrs(), vec![ip("172.16.1.5")]);
-    assert_eq!(
-        c.tunnel_for(ip("192.168.105.9")).map(|t| t.name.as_str()),
-        Some("branch-1")
-    );
-    assert_eq!(
-        c.tunnel_for(ip("192.168.205.7")).map(|t| t.name.as_str()),
-        Some("branch-1")
-    );
+    assert_eq!(c.tunnel_for(ip("192.168.105.9")).map(|t| t.name.as_str()), Some("branch-1"));
+    assert_eq!(c.tunnel_for(ip("192.168.205.7")).map(|t| t.name.as_str()), Some("branch-1"));
     assert!(c.tunnel_for(ip("192.168.205.8")).is_none());
 }
 
@@ -129,20 +111,14 @@ fn lines_of_fields_are_kept_for_later_errors() {
     assert_eq!(c.line_of("tunnel[0].sa[1].spi"), Some(20));
     assert_eq!(c.line_of("route[0].port"), Some(33));
     assert_eq!(c.line_of("tunnel[0].mtu"), None, "mtu was not written");
-    let e = c.error(
-        "gateway.unprotected_port",
-        "port 1 does not exist (1 port probed)",
-    );
+    let e = c.error("gateway.unprotected_port", "port 1 does not exist (1 port probed)");
     assert_eq!(
         e.to_string(),
         "qfp.toml:4: gateway.unprotected_port: port 1 does not exist (1 port probed)"
     );
     // A field not written falls back to its table's line.
     let e = c.error("tunnel[0].mtu", "too big for port 1");
-    assert_eq!(
-        e.to_string(),
-        "qfp.toml:7: tunnel[0].mtu: too big for port 1"
-    );
+    assert_eq!(e.to_string(), "qfp.toml:7: tunnel[0].mtu: too big for port 1");
 }
 
 const V6_NATT_ESN_256: &str = r#"
@@ -188,10 +164,7 @@ fn ipv6_outer_and_inner_natt_esn_aes256() {
     let c = parse(V6_NATT_ESN_256);
     let g = &c.gateway;
     assert_eq!((g.protected_port, g.unprotected_port), (3, 2));
-    assert_eq!(
-        g.local_v6,
-        Some("2001:db8:16::5".parse::<Ipv6Addr>().unwrap())
-    );
+    assert_eq!(g.local_v6, Some("2001:db8:16::5".parse::<Ipv6Addr>().unwrap()));
     assert_eq!(g.local_v4, Some(Ipv4Addr::new(172, 16, 1, 5)));
     assert_eq!(g.replay_window, 0, "0 turns anti-replay off");
     assert_eq!(g.peer_port, 7500);
@@ -199,57 +172,29 @@ fn ipv6_outer_and_inner_natt_esn_aes256() {
     let t = &c.tunnels[0];
     assert_eq!(t.name, "v6.branch_2");
     assert_eq!(t.peer, ip("2001:db8:26::5"));
-    assert_eq!(
-        t.local,
-        ip("2001:db8:16::5"),
-        "outer family follows the peer"
-    );
+    assert_eq!(t.local, ip("2001:db8:16::5"), "outer family follows the peer");
     assert_eq!(t.next_hop_mac, [2, 0, 0, 0, 1, 0x0a]);
     assert_eq!(
         t.selectors,
-        vec![
-            pfx("2001:db8:106::/48"),
-            pfx("192.168.106.0/24"),
-            pfx("2001:db8:107::/48")
-        ]
+        vec![pfx("2001:db8:106::/48"), pfx("192.168.106.0/24"), pfx("2001:db8:107::/48")]
     );
     assert!(t.esn);
-    assert_eq!(
-        t.natt,
-        Some(NatT {
-            local_port: 4500,
-            peer_port: 61234
-        })
-    );
+    assert_eq!(t.natt, Some(NatT { local_port: 4500, peer_port: 61234 }));
     assert_eq!(t.mtu, 1280);
     assert_eq!(t.outbound.spi, 256);
     assert_eq!(t.outbound.aead, Aead::Aes256Gcm);
     assert_eq!(t.outbound.key.len(), 32);
-    assert_eq!(
-        t.outbound.key.expose(),
-        &(0u8..32).rev().collect::<Vec<_>>()
-    );
+    assert_eq!(t.outbound.key.expose(), &(0u8..32).rev().collect::<Vec<_>>());
     assert_eq!(t.outbound.salt.expose(), &[0xca, 0xfe, 0xba, 0xbe]);
     assert_eq!(t.inbound.len(), 1);
     assert_eq!(t.inbound[0].spi, u32::MAX);
     assert_eq!(t.inbound[0].key.expose(), &(0u8..32).collect::<Vec<_>>());
 
     // Longest prefix wins among routes.
-    assert_eq!(
-        c.route_for(ip("2001:db8:115::1"))
-            .map(|r| r.next_hop_mac[5]),
-        Some(1)
-    );
-    assert_eq!(
-        c.route_for(ip("2001:db8:999::1"))
-            .map(|r| r.next_hop_mac[5]),
-        Some(3)
-    );
+    assert_eq!(c.route_for(ip("2001:db8:115::1")).map(|r| r.next_hop_mac[5]), Some(1));
+    assert_eq!(c.route_for(ip("2001:db8:999::1")).map(|r| r.next_hop_mac[5]), Some(3));
     assert!(c.route_for(ip("10.0.0.1")).is_none());
-    assert_eq!(
-        c.routes[0].port, 3,
-        "route port defaults to the protected port"
-    );
+    assert_eq!(c.routes[0].port, 3, "route port defaults to the protected port");
 }
 
 /// Three tunnels: IPv4 with a hex PSK and explicit lifetimes, IPv6 with a text PSK and
@@ -369,66 +314,38 @@ fn several_tunnels_psks_lifetimes_and_psk_file() {
     assert_eq!(names, ["hex", "text", "file"]);
 
     let hex = &c.tunnels[0];
-    assert_eq!(
-        hex.psk.as_ref().unwrap().expose(),
-        &(0u8..18).collect::<Vec<_>>()
-    );
+    assert_eq!(hex.psk.as_ref().unwrap().expose(), &(0u8..18).collect::<Vec<_>>());
     assert!(!hex.is_static());
     assert_eq!(
         hex.lifetime,
         Lifetimes {
             // soft seconds: 90% of the hard 600; soft bytes as written (hard unlimited);
             // soft packets explicitly unlimited.
-            soft: Limits {
-                seconds: Some(540),
-                bytes: Some(1000),
-                packets: None
-            },
-            hard: Limits {
-                seconds: Some(600),
-                bytes: None,
-                packets: Some(1_000_000)
-            },
+            soft: Limits { seconds: Some(540), bytes: Some(1000), packets: None },
+            hard: Limits { seconds: Some(600), bytes: None, packets: Some(1_000_000) },
         }
     );
 
     let text = &c.tunnels[1];
-    assert_eq!(
-        text.psk.as_ref().unwrap().expose(),
-        b"correct horse battery staple"
-    );
+    assert_eq!(text.psk.as_ref().unwrap().expose(), b"correct horse battery staple");
     assert_eq!(text.local, ip("2001:db8:16::5"));
     assert_eq!(
         text.lifetime,
         Lifetimes {
-            soft: Limits {
-                seconds: Some(3240),
-                bytes: Some(4_246_732_800),
-                packets: None
-            },
-            hard: Limits {
-                seconds: Some(3600),
-                bytes: Some(4_718_592_000),
-                packets: None
-            },
+            soft: Limits { seconds: Some(3240), bytes: Some(4_246_732_800), packets: None },
+            hard: Limits { seconds: Some(3600), bytes: Some(4_718_592_000), packets: None },
         },
         "IOS defaults for a tunnel that rekeys"
     );
     assert_eq!(text.outbound.aead, Aead::Aes256Gcm);
 
     let file = &c.tunnels[2];
-    assert_eq!(
-        file.psk.as_ref().unwrap().expose(),
-        b"a passphrase from a file"
-    );
+    assert_eq!(file.psk.as_ref().unwrap().expose(), b"a passphrase from a file");
     assert_eq!(file.local, ip("172.16.1.6"));
     // Outbound SPIs are the peers' choice: the same one towards two peers is fine.
     assert_eq!(file.outbound.spi, hex.outbound.spi);
 
-    assert_eq!(
-        c.local_addrs(),
-        vec![ip("172.16.1.5"), ip("2001:db8:16::5"), ip("172.16.1.6")]
-    );
+    assert_eq!(c.local_addrs(), vec![ip("172.16.1.5"), ip("2001:db8:16::5"), ip("172.16.1.6")]);
     assert_eq!(c.tunnel_for(ip("10.3.1.1")).unwrap().name, "text");
     assert_eq!(c.tunnel_for(ip("2001:db8:3::1")).unwrap().name, "text");
     assert_eq!(c.tunnel_for(ip("10.4.0.1")).unwrap().name, "file");
@@ -462,39 +379,22 @@ fn replay_window_override() {
     let mut c = parse(V4);
     c.apply_overrides(&Overrides::default()).unwrap();
     assert_eq!(c.gateway.replay_window, 1024);
-    c.apply_overrides(&Overrides {
-        replay_window: Some(0),
-    })
-    .unwrap();
+    c.apply_overrides(&Overrides { replay_window: Some(0) }).unwrap();
     assert_eq!(c.gateway.replay_window, 0);
-    c.apply_overrides(&Overrides {
-        replay_window: Some(65536),
-    })
-    .unwrap();
+    c.apply_overrides(&Overrides { replay_window: Some(65536) }).unwrap();
     assert_eq!(c.gateway.replay_window, 65536);
-    let e = c
-        .apply_overrides(&Overrides {
-            replay_window: Some(100),
-        })
-        .unwrap_err();
+    let e = c.apply_overrides(&Overrides { replay_window: Some(100) }).unwrap_err();
     assert!(matches!(e, ConfigError::Flag { .. }));
     assert_eq!(
         e.to_string(),
         "--replay-window: expected 0 (anti-replay off) or a power of two from 32 to 65536, got 100"
     );
-    assert_eq!(
-        c.gateway.replay_window, 65536,
-        "a refused override changes nothing"
-    );
+    assert_eq!(c.gateway.replay_window, 65536, "a refused override changes nothing");
 
     assert_eq!(config::parse_replay_window("64"), Ok(64));
     assert_eq!(config::parse_replay_window("0"), Ok(0));
     assert!(config::parse_replay_window("63").is_err());
-    assert!(
-        config::parse_replay_window("lots")
-            .unwrap_err()
-            .contains("expected a number")
-    );
+    assert!(config::parse_replay_window("lots").unwrap_err().contains("expected a number"));
 }
 
 fn example_path() -> PathBuf {
@@ -513,13 +413,7 @@ fn shipped_example_loads() {
     assert_eq!(b1.inbound[0].spi, 0x2001);
     assert_eq!(b2.name, "branch-2");
     assert_eq!(b2.local, ip("2001:db8:16::5"));
-    assert_eq!(
-        b2.natt,
-        Some(NatT {
-            local_port: 4500,
-            peer_port: 4500
-        })
-    );
+    assert_eq!(b2.natt, Some(NatT { local_port: 4500, peer_port: 4500 }));
     assert!(b2.is_static());
     assert_eq!(b2.outbound.aead, Aead::Aes256Gcm);
     assert_eq!(c.routes.len(), 3);
@@ -531,30 +425,17 @@ fn spellings(bytes: &[u8]) -> Vec<String> {
     let dec = format!("{bytes:?}");
     let dec_inner = dec.trim_start_matches('[').trim_end_matches(']').to_owned();
     let hex_list = format!("{bytes:x?}");
-    vec![
-        hex,
-        dec_inner,
-        hex_list
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-    ]
+    vec![hex, dec_inner, hex_list.trim_start_matches('[').trim_end_matches(']').to_owned()]
 }
 
 #[test]
 fn debug_never_prints_keys_salts_or_psks() {
     let c = config::load(&example_path()).unwrap_or_else(|e| panic!("{e}"));
     let shown = format!("{c:?}\n{c:#?}");
-    assert!(
-        shown.contains("<redacted, 16 bytes>"),
-        "the secrets must still be visible as such"
-    );
+    assert!(shown.contains("<redacted, 16 bytes>"), "the secrets must still be visible as such");
     assert!(shown.contains("<redacted, 32 bytes>"));
     assert!(shown.contains("<redacted, 4 bytes>"));
-    assert!(
-        shown.contains("branch-1"),
-        "the rest of the config is shown"
-    );
+    assert!(shown.contains("branch-1"), "the rest of the config is shown");
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     for t in &c.tunnels {
         for sa in std::iter::once(&t.outbound).chain(&t.inbound) {
@@ -569,10 +450,7 @@ fn debug_never_prints_keys_salts_or_psks() {
     assert_eq!(secrets.len(), 9);
     for s in &secrets {
         for spelled in spellings(s) {
-            assert!(
-                !shown.contains(&spelled),
-                "Debug shows secret bytes {spelled}"
-            );
+            assert!(!shown.contains(&spelled), "Debug shows secret bytes {spelled}");
         }
     }
 }

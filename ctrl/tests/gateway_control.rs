@@ -136,11 +136,24 @@ fn the_control_api_drives_a_running_gateway() {
     // A rekey of tunnel 0's outbound SA: one switch, counted.
     let out_keys = KeyMaterial { spi: 0x3001, key: &[0x43; 16], salt: [5, 6, 7, 8] };
     let new_out = template.build(out_keys, SaDirection::Outbound, 0, gw.now_ns()).unwrap();
-    let old = gw.switch_outbound(0, Some(new_out)).unwrap().unwrap();
+    let old = gw.rekey_outbound(0, new_out).unwrap().unwrap();
     assert_eq!(old.spi(), 0x1001);
     let json = gw.tunnels_json();
     assert_eq!((json[0].rekeys, json[0].sa[0].spi, json[0].sa.len()), (1, 0x3001, 3));
     assert_eq!(json[1].rekeys, 0);
+    // A removal is no rekey; the exchange that brings the next SA into the empty place
+    // is one (a clear, an INVALID_SPI repair: before, it went uncounted).
+    let out_keys = KeyMaterial { spi: 0x3002, key: &[0x44; 16], salt: [5, 6, 7, 9] };
+    let next_out = template.build(out_keys, SaDirection::Outbound, 0, gw.now_ns()).unwrap();
+    assert_eq!(gw.switch_outbound(0, None).unwrap().map(|o| o.spi()), Some(0x3001));
+    assert_eq!(gw.tunnels_json()[0].rekeys, 1);
+    assert!(gw.rekey_outbound(0, next_out).unwrap().is_none());
+    assert_eq!(gw.tunnels_json()[0].rekeys, 2);
+    // Put the first one back for what follows (not a rekey: a plain switch).
+    let out_keys = KeyMaterial { spi: 0x3001, key: &[0x43; 16], salt: [5, 6, 7, 8] };
+    let again = template.build(out_keys, SaDirection::Outbound, 0, gw.now_ns()).unwrap();
+    gw.switch_outbound(0, Some(again)).unwrap();
+    assert_eq!(gw.tunnels_json()[0].rekeys, 2);
 
     // Workers: the peer of tunnel 0 sends the same ESP packet twice (window off: both
     // pass), a peer-channel datagram (punted), and the control core injects a frame.

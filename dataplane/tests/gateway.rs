@@ -506,3 +506,93 @@ fn a_panicking_worker_does_not_hang_the_stop() {
     });
     assert_eq!(shared.run.quiet_workers(), 2);
 }
+
+/// A data flood that keeps the unprotected tx queue full does not starve the control
+/// plane: worker 0 sends the control core's frames in a tx burst of their own, before the
+/// data, and keeps the ones the queue refused for the next poll; none is lost while the
+/// data overflows as `TxFull`. (Before: injected frames shared the data's tx batch and died
+/// as `TxFull` with it.)
+#[test]
+fn injected_frames_win_over_a_data_flood_and_none_is_lost() {
+    let defs = tunnels();
+    let (writer, _, _) = gateway(&defs, 1);
+    let shared: Shared<HeapBuf> = Shared::new(writer.tables(), 1, 64, 16);
+    let (lan, wan) = ports(1);
+    let conf = WorkerConf { burst: 8, ..WorkerConf::default() };
+    let mut w0 = Worker::new(0, HeapIo::new(lan.clone(), wan.clone(), 0), &shared, conf);
+    let msg =
+        |i: u8| eth(NH0, MAC_U, 0x0800, &ipv4(LOCAL4, PEER4, 17, 64, &udp(4789, 4789, &[i; 40])));
+    let flood = |tag: u32| {
+        for k in 0..8 {
+            lan.inject(
+                0,
+                &from_lan(&inner4([192, 168, 115, 9], [192, 168, 105, 1], 64, tag + k, 64)),
+            );
+        }
+    };
+    // 12 peer-channel frames: more than the holding area (a burst, 8) takes at once.
+    let want: Vec<Vec<u8>> = (0..12).map(msg).collect();
+    for f in &want {
+        assert!(shared.ctrl.inject(HeapBuf::new(f)).is_ok());
+    }
+    // The queue is full: it takes nothing for three polls, each with a burst of data.
+    wan.set_tx_room(0);
+    for p in 0..3 {
+        flood(p * 8);
+        w0.poll(u64::from(p), true);
+    }
+    let s = total(&shared);
+    assert_eq!(wan.take_sent(0), Vec::<Vec<u8>>::new());
+    assert_eq!(drops(&s), BTreeMap::from([("TxFull", 24)]), "only data is dropped");
+    assert_eq!(s.counters.events(Event::Injected), 0, "the frames are held, not given up");
+    assert_eq!(shared.ctrl.inject_pending(), 4, "8 held, 4 still in the ring");
+    assert_accounted(&s);
+    // The wire now frees 3 places per poll: still saturated by the data, but the injected
+    // frames take them first, in order, until all are out; the data keeps overflowing.
+    let mut sent = Vec::new();
+    for p in 3..8 {
+        wan.set_tx_room(3);
+        flood(p * 8);
+        w0.poll(u64::from(p), true);
+        sent.extend(wan.take_sent(0));
+    }
+    let injected: Vec<Vec<u8>> = sent.iter().filter(|f| want.contains(f)).cloned().collect();
+    assert_eq!(injected, want, "every injected frame left, in order");
+    let s = total(&shared);
+    // 5 polls x 3 places: 12 injected frames, 3 data frames; the other 37 data frames of
+    // those polls overflow.
+    assert_eq!(sent.len() - injected.len(), 3);
+    assert_eq!(drops(&s), BTreeMap::from([("TxFull", 24 + 37)]));
+    assert_eq!(s.counters.events(Event::Injected), 12);
+    assert_eq!(s.counters.events(Event::Encrypted), 64);
+    assert_eq!(shared.ctrl.inject_pending(), 0);
+    assert_accounted(&s);
+}
+
+/// When the workers drain to stop, worker 0 gives one last try to the frames it holds and
+/// counts the ones the queue still refuses as `TxFull` (given up, never lost silently), so
+/// that the stop does not wait for a port that takes nothing.
+#[test]
+fn held_injected_frames_are_given_up_as_tx_full_at_stop() {
+    let defs = tunnels();
+    let (writer, _, _) = gateway(&defs, 1);
+    let shared: Shared<HeapBuf> = Shared::new(writer.tables(), 1, 64, 16);
+    let (lan, wan) = ports(1);
+    let frame = eth(NH0, MAC_U, 0x0800, &ipv4(LOCAL4, PEER4, 17, 64, &udp(4789, 4789, b"bye")));
+    for _ in 0..3 {
+        assert!(shared.ctrl.inject(HeapBuf::new(&frame)).is_ok());
+    }
+    wan.set_tx_limit(1);
+    let mut w0 =
+        Worker::new(0, HeapIo::new(lan.clone(), wan.clone(), 0), &shared, WorkerConf::default());
+    assert_eq!(w0.poll(1, true), 1);
+    assert_eq!(total(&shared).counters.events(Event::Injected), 1);
+    shared.run.stop();
+    // run(): one draining poll sends one more and gives the last up, then returns.
+    w0.run(|| 2, |_| {});
+    assert_eq!(wan.take_sent(0), vec![frame.clone(); 2]);
+    let s = total(&shared);
+    assert_eq!(drops(&s), BTreeMap::from([("TxFull", 1)]));
+    assert_eq!(s.counters.events(Event::Injected), 3);
+    assert_accounted(&s);
+}

@@ -181,11 +181,12 @@ fn clear_sa_peer_brings_up_a_new_pair_at_once() {
             assert!(last < last_sending(&r, id), "stream {id} flows again");
         }
     }
-    // (`rekeys` counts replacements of an outbound SA; after a clear there was none to
-    // replace: the exchange is counted by the peer channel.)
+    // The exchange that brought the new pair is a rekey on both sides, although the clear
+    // had left no outbound SA to replace (`rekeys` counts every exchange that installs one).
     for (s, v) in fin.iter().enumerate() {
         let done = pair::tunnel(v)["peer_channel"]["rekeys_completed"].as_u64().unwrap_or(0);
         assert!(done >= 1, "gateway {}: {}", pair::NAMES[s], pair::tunnel(v));
+        assert!(pair::rekeys(v) >= 1, "gateway {}: {}", pair::NAMES[s], pair::tunnel(v));
     }
     assert_eq!(pair::tunnel(&fin[0])["rekey_triggers"]["cleared"].as_u64(), Some(1));
 }

@@ -26,12 +26,7 @@ pub enum ConfigError {
     /// Something in the file is wrong; `field` is a path like `tunnel[0].sa[1].key`
     /// (empty when the error is not about one field, e.g. some TOML syntax errors).
     #[error("{}", Located { file, line: *line, field, message })]
-    Invalid {
-        file: String,
-        line: usize,
-        field: String,
-        message: String,
-    },
+    Invalid { file: String, line: usize, field: String, message: String },
     /// A command-line flag that overrides the config is out of range.
     #[error("{flag}: {message}")]
     Flag { flag: String, message: String },
@@ -84,11 +79,7 @@ impl ConfigError {
 }
 
 fn one_line(s: &str) -> String {
-    s.trim_end()
-        .split('\n')
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("; ")
+    s.trim_end().split('\n').map(str::trim_end).collect::<Vec<_>>().join("; ")
 }
 
 /// Byte offset to 1-based line number.
@@ -126,16 +117,9 @@ pub(crate) fn from_serde(
     let raw = inner.message();
     let message = if let Some(name) = between(raw, "missing field `", "`") {
         // Name the missing field itself, and say where it is missing from.
-        let parent = if field.is_empty() {
-            "the top level".to_owned()
-        } else {
-            format!("[{field}]")
-        };
-        field = if field.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{field}.{name}")
-        };
+        let parent =
+            if field.is_empty() { "the top level".to_owned() } else { format!("[{field}]") };
+        field = if field.is_empty() { name.to_owned() } else { format!("{field}.{name}") };
         format!("missing (required in {parent})")
     } else {
         tomlish(raw)
@@ -155,12 +139,7 @@ pub(crate) fn from_syntax(
     let span = err.span().unwrap_or(0..0);
     let line = lines.line(span.start);
     let field = field_at(text, span);
-    ConfigError::invalid(
-        file,
-        line,
-        &field,
-        format!("invalid TOML: {}", err.message()),
-    )
+    ConfigError::invalid(file, line, &field, format!("invalid TOML: {}", err.message()))
 }
 
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
@@ -173,16 +152,11 @@ fn tomlish(msg: &str) -> String {
     let mut m = msg.replace("expected i128", "expected an integer");
     m = m.replace("invalid type: map", "invalid type: table");
     m = m.replace("invalid type: sequence", "invalid type: array");
-    m = m.replace(
-        "expected a sequence",
-        "expected an array of tables ([[...]])",
-    );
+    m = m.replace("expected a sequence", "expected an array of tables ([[...]])");
     m = m.replace("expected a map", "expected a table");
     if let Some(i) = m.find("expected struct ") {
         let rest = &m[i + "expected struct ".len()..];
-        let end = rest
-            .find(|c: char| !c.is_alphanumeric() && c != '_')
-            .unwrap_or(rest.len());
+        let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
         m.replace_range(i..i + "expected struct ".len() + end, "expected a table");
     }
     if m.starts_with("invalid type: string") && m.ends_with("expected an integer") {
@@ -245,9 +219,7 @@ fn field_at(text: &str, span: Range<usize>) -> String {
     let key = here.split('=').next().unwrap_or("").trim();
     let is_key = !key.is_empty()
         && here.contains('=')
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.\"".contains(&b));
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.\"".contains(&b));
     match (is_key, table.is_empty()) {
         (false, _) => table,
         (true, true) => key.to_owned(),
@@ -263,14 +235,7 @@ mod tests {
     fn line_index() {
         let l = LineIndex::new("a\nbb\n\nc");
         assert_eq!(
-            [
-                l.line(0),
-                l.line(1),
-                l.line(2),
-                l.line(4),
-                l.line(5),
-                l.line(6)
-            ],
+            [l.line(0), l.line(1), l.line(2), l.line(4), l.line(5), l.line(6)],
             [1, 1, 2, 2, 3, 4]
         );
         assert_eq!(l.line(1000), 4);

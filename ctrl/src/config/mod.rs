@@ -40,10 +40,8 @@ pub use secret::Secret;
 /// written, so `-c qfp.toml` gives `qfp.toml:LINE: ...`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-        file: file.clone(),
-        source,
-    })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => zeroize::Zeroizing::new(t),
         Err(e) => {
@@ -64,10 +62,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
         .map_err(|e| error::from_syntax(file_name, text, &lines, &e))?;
     let raw: raw::RawConfig = serde_path_to_error::deserialize(de)
         .map_err(|e| error::from_serde(file_name, &lines, e))?;
-    let base_dir = Path::new(file_name)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base_dir = Path::new(file_name).parent().map(Path::to_path_buf).unwrap_or_default();
     let mut ctx = validate::Ctx::new(file_name, text, &lines, base_dir);
     validate::validate(raw, &mut ctx)
 }
@@ -83,13 +78,8 @@ impl Config {
     /// Applies `--replay-window` and friends, with the same checks as the file.
     pub fn apply_overrides(&mut self, o: &Overrides) -> Result<(), ConfigError> {
         if let Some(w) = o.replay_window {
-            self.gateway.replay_window =
-                validate::check_replay_window(i128::from(w)).map_err(|message| {
-                    ConfigError::Flag {
-                        flag: "--replay-window".into(),
-                        message,
-                    }
-                })?;
+            self.gateway.replay_window = validate::check_replay_window(i128::from(w))
+                .map_err(|message| ConfigError::Flag { flag: "--replay-window".into(), message })?;
         }
         Ok(())
     }
@@ -97,9 +87,6 @@ impl Config {
 
 /// `--replay-window` as a clap `value_parser`, so a bad value fails with the flags.
 pub fn parse_replay_window(s: &str) -> Result<u32, String> {
-    let n: i128 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a number, got \"{s}\""))?;
+    let n: i128 = s.trim().parse().map_err(|_| format!("expected a number, got \"{s}\""))?;
     validate::check_replay_window(n)
 }

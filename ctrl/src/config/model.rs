@@ -97,15 +97,8 @@ impl Config {
     /// every `tunnel.local`, without repeats.
     pub fn local_addrs(&self) -> Vec<IpAddr> {
         let mut all: Vec<IpAddr> = Vec::new();
-        let gw = [
-            self.gateway.local_v4.map(IpAddr::V4),
-            self.gateway.local_v6.map(IpAddr::V6),
-        ];
-        for a in gw
-            .into_iter()
-            .flatten()
-            .chain(self.tunnels.iter().map(|t| t.local))
-        {
+        let gw = [self.gateway.local_v4.map(IpAddr::V4), self.gateway.local_v6.map(IpAddr::V6)];
+        for a in gw.into_iter().flatten().chain(self.tunnels.iter().map(|t| t.local)) {
             if !all.contains(&a) {
                 all.push(a);
             }
@@ -115,17 +108,12 @@ impl Config {
 
     /// The tunnel whose selectors contain `dst` (selectors never overlap, so at most one).
     pub fn tunnel_for(&self, dst: IpAddr) -> Option<&Tunnel> {
-        self.tunnels
-            .iter()
-            .find(|t| t.selectors.iter().any(|p| p.contains(dst)))
+        self.tunnels.iter().find(|t| t.selectors.iter().any(|p| p.contains(dst)))
     }
 
     /// The route for a decapsulated packet to `dst`: the longest matching prefix.
     pub fn route_for(&self, dst: IpAddr) -> Option<&Route> {
-        self.routes
-            .iter()
-            .filter(|r| r.dst.contains(dst))
-            .max_by_key(|r| r.dst.prefix_len())
+        self.routes.iter().filter(|r| r.dst.contains(dst)).max_by_key(|r| r.dst.prefix_len())
     }
 }
 

@@ -31,17 +31,9 @@ fn as_bits(addr: IpAddr) -> (u128, u8) {
 
 /// The network mask of `len` bits in a family `width` bits wide.
 fn mask(len: u8, width: u8) -> u128 {
-    let all = if width == 128 {
-        u128::MAX
-    } else {
-        (1u128 << width) - 1
-    };
+    let all = if width == 128 { u128::MAX } else { (1u128 << width) - 1 };
     // `len == 0` is special-cased because shifting a u128 by 128 overflows.
-    if len == 0 {
-        0
-    } else {
-        all & (u128::MAX << (width - len))
-    }
+    if len == 0 { 0 } else { all & (u128::MAX << (width - len)) }
 }
 
 impl Prefix {
@@ -57,10 +49,7 @@ impl Prefix {
         }
         let p = Prefix { addr, len };
         if bits & !mask(len, width) != 0 {
-            let fixed = Prefix {
-                addr: p.network_addr(),
-                len,
-            };
+            let fixed = Prefix { addr: p.network_addr(), len };
             return Err(PrefixError(format!(
                 "host bits set in {addr}/{len}: did you mean {fixed}?"
             )));
@@ -183,22 +172,11 @@ mod tests {
 
     #[test]
     fn refuses_bad_prefixes() {
-        let e = "192.168.105.1/24"
-            .parse::<Prefix>()
-            .unwrap_err()
-            .to_string();
+        let e = "192.168.105.1/24".parse::<Prefix>().unwrap_err().to_string();
         assert!(e.contains("did you mean 192.168.105.0/24"), "{e}");
         let e = "2001:db8::1/32".parse::<Prefix>().unwrap_err().to_string();
         assert!(e.contains("did you mean 2001:db8::/32"), "{e}");
-        for bad in [
-            "10.0.0.0/33",
-            "::/129",
-            "10.0.0/8",
-            "10.0.0.0/",
-            "10.0.0.0/-1",
-            "x",
-            "",
-        ] {
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/", "10.0.0.0/-1", "x", ""] {
             assert!(bad.parse::<Prefix>().is_err(), "{bad} accepted");
         }
     }
@@ -218,10 +196,7 @@ mod tests {
         let net = p("192.168.0.0/16");
         assert!(net.contains("192.168.255.1".parse().unwrap()));
         assert!(!net.contains("192.169.0.1".parse().unwrap()));
-        assert!(
-            !net.contains("::c0a8:1".parse().unwrap()),
-            "crossed families"
-        );
+        assert!(!net.contains("::c0a8:1".parse().unwrap()), "crossed families");
         assert!(p("0.0.0.0/0").contains("1.2.3.4".parse().unwrap()));
         assert!(!p("0.0.0.0/0").contains("::1".parse().unwrap()));
         assert!(net.overlaps(&p("192.168.105.0/24")));

@@ -23,20 +23,11 @@ pub(crate) fn in_range(v: i128, lo: u64, hi: u64, what: &str) -> Result<u64, Str
 /// Hex digits (an optional `0x` prefix allowed) decoding to exactly `want` bytes; `what`
 /// says why that many, e.g. " for aes-128-gcm".
 pub(crate) fn hex_bytes(s: &str, want: usize, what: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    let digits = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
+    let digits = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
     if let Some((i, c)) = digits.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-        let shown = if c.is_ascii_graphic() || c == ' ' {
-            format!("'{c}'")
-        } else {
-            format!("{c:?}")
-        };
-        return Err(format!(
-            "not hex: {shown} at digit {}",
-            digits[..i].chars().count() + 1
-        ));
+        let shown =
+            if c.is_ascii_graphic() || c == ' ' { format!("'{c}'") } else { format!("{c:?}") };
+        return Err(format!("not hex: {shown} at digit {}", digits[..i].chars().count() + 1));
     }
     if digits.len() != want * 2 {
         return Err(format!(
@@ -74,26 +65,17 @@ pub(crate) fn psk(s: &str) -> Result<Zeroizing<Vec<u8>>, String> {
             ));
         }
         if digits.len() % 2 != 0 {
-            return Err(format!(
-                "hex PSK has an odd number of digits ({})",
-                digits.len()
-            ));
+            return Err(format!("hex PSK has an odd number of digits ({})", digits.len()));
         }
         decode_hex(digits)
     } else {
         Zeroizing::new(s.as_bytes().to_vec())
     };
     if bytes.len() < MIN_PSK_LEN {
-        return Err(format!(
-            "too short: {} bytes, at least {MIN_PSK_LEN} needed",
-            bytes.len()
-        ));
+        return Err(format!("too short: {} bytes, at least {MIN_PSK_LEN} needed", bytes.len()));
     }
     if bytes.len() > MAX_PSK_LEN {
-        return Err(format!(
-            "too long: {} bytes, at most {MAX_PSK_LEN}",
-            bytes.len()
-        ));
+        return Err(format!("too long: {} bytes, at most {MAX_PSK_LEN}", bytes.len()));
     }
     Ok(bytes)
 }
@@ -115,9 +97,7 @@ pub(crate) fn mac(s: &str) -> Result<[u8; 6], String> {
         return Err(bad());
     }
     if out[0] & 1 != 0 {
-        return Err(format!(
-            "{s} is a multicast or broadcast MAC; a next hop is unicast"
-        ));
+        return Err(format!("{s} is a multicast or broadcast MAC; a next hop is unicast"));
     }
     if out == [0; 6] {
         return Err(format!("{s} is not a usable MAC address"));
@@ -127,9 +107,8 @@ pub(crate) fn mac(s: &str) -> Result<[u8; 6], String> {
 
 /// A unicast IP address: the outer address of this gateway or of a peer.
 pub(crate) fn unicast_addr(s: &str) -> Result<IpAddr, String> {
-    let a: IpAddr = s
-        .parse()
-        .map_err(|_| format!("expected an IPv4 or IPv6 address, got \"{s}\""))?;
+    let a: IpAddr =
+        s.parse().map_err(|_| format!("expected an IPv4 or IPv6 address, got \"{s}\""))?;
     let not_unicast = match a {
         IpAddr::V4(v4) => {
             v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || v4.is_loopback()
@@ -158,47 +137,24 @@ mod tests {
 
     #[test]
     fn hex() {
-        assert_eq!(
-            *hex_bytes("0001abCD", 4, "").unwrap(),
-            vec![0, 1, 0xab, 0xcd]
-        );
-        assert_eq!(
-            *hex_bytes("0xdeadbeef", 4, "").unwrap(),
-            vec![0xde, 0xad, 0xbe, 0xef]
-        );
+        assert_eq!(*hex_bytes("0001abCD", 4, "").unwrap(), vec![0, 1, 0xab, 0xcd]);
+        assert_eq!(*hex_bytes("0xdeadbeef", 4, "").unwrap(), vec![0xde, 0xad, 0xbe, 0xef]);
         let e = hex_bytes("00112233445566778899aabbccddee", 16, " for aes-128-gcm").unwrap_err();
-        assert_eq!(
-            e,
-            "expected 32 hex digits (16 bytes for aes-128-gcm), got 30"
-        );
-        assert_eq!(
-            hex_bytes("00zz", 2, "").unwrap_err(),
-            "not hex: 'z' at digit 3"
-        );
+        assert_eq!(e, "expected 32 hex digits (16 bytes for aes-128-gcm), got 30");
+        assert_eq!(hex_bytes("00zz", 2, "").unwrap_err(), "not hex: 'z' at digit 3");
     }
 
     #[test]
     fn psks() {
-        assert_eq!(
-            *psk("correct horse battery").unwrap(),
-            b"correct horse battery".to_vec()
-        );
+        assert_eq!(*psk("correct horse battery").unwrap(), b"correct horse battery".to_vec());
         assert_eq!(
             *psk("0x000102030405060708090a0b0c0d0e0f").unwrap(),
             (0u8..16).collect::<Vec<_>>()
         );
         assert!(psk("short").unwrap_err().contains("too short: 5 bytes"));
-        assert!(
-            psk("0x0001020304050607")
-                .unwrap_err()
-                .contains("too short: 8 bytes")
-        );
+        assert!(psk("0x0001020304050607").unwrap_err().contains("too short: 8 bytes"));
         assert!(psk("0x000").unwrap_err().contains("odd"));
-        assert!(
-            psk("0xnothexnothexnothexnothex")
-                .unwrap_err()
-                .contains("read as hex")
-        );
+        assert!(psk("0xnothexnothexnothexnothex").unwrap_err().contains("read as hex"));
         assert!(psk(&"a".repeat(1025)).unwrap_err().contains("too long"));
     }
 
@@ -206,13 +162,9 @@ mod tests {
     fn macs() {
         assert_eq!(mac("02:00:00:00:00:0a").unwrap(), [2, 0, 0, 0, 0, 10]);
         assert_eq!(mac("02-00-00-00-00-0A").unwrap(), [2, 0, 0, 0, 0, 10]);
-        for bad in [
-            "02:00:00:00:00",
-            "02:00:00:00:00:00:00",
-            "2:0:0:0:0:1",
-            "zz:00:00:00:00:01",
-            "",
-        ] {
+        for bad in
+            ["02:00:00:00:00", "02:00:00:00:00:00:00", "2:0:0:0:0:1", "zz:00:00:00:00:01", ""]
+        {
             assert!(mac(bad).unwrap_err().contains("expected a MAC"), "{bad}");
         }
         assert!(mac("ff:ff:ff:ff:ff:ff").unwrap_err().contains("broadcast"));
@@ -224,38 +176,17 @@ mod tests {
     fn addresses() {
         assert!(unicast_addr("172.16.1.5").is_ok());
         assert!(unicast_addr("2001:db8::5").is_ok());
-        for bad in [
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.5",
-            "127.0.0.1",
-            "::",
-            "ff02::1",
-            "::1",
-        ] {
-            assert!(
-                unicast_addr(bad).unwrap_err().contains("not a unicast"),
-                "{bad}"
-            );
+        for bad in ["0.0.0.0", "255.255.255.255", "224.0.0.5", "127.0.0.1", "::", "ff02::1", "::1"]
+        {
+            assert!(unicast_addr(bad).unwrap_err().contains("not a unicast"), "{bad}");
         }
-        assert!(
-            unicast_addr("::ffff:10.0.0.1")
-                .unwrap_err()
-                .contains("IPv4-mapped")
-        );
-        assert!(
-            unicast_addr("172.16.1")
-                .unwrap_err()
-                .contains("expected an IPv4 or IPv6")
-        );
+        assert!(unicast_addr("::ffff:10.0.0.1").unwrap_err().contains("IPv4-mapped"));
+        assert!(unicast_addr("172.16.1").unwrap_err().contains("expected an IPv4 or IPv6"));
         assert_eq!(
             in_range(70000, 1, 65535, "a port").unwrap_err(),
             "expected a port 1..=65535, got 70000"
         );
-        assert_eq!(
-            in_range(-1, 0, 9, "x").unwrap_err(),
-            "expected x 0..=9, got -1"
-        );
+        assert_eq!(in_range(-1, 0, 9, "x").unwrap_err(), "expected x 0..=9, got -1");
         assert_eq!(in_range(9, 0, 9, "x").unwrap(), 9);
     }
 }

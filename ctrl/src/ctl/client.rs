@@ -58,7 +58,9 @@ pub fn choose_socket(given: Option<&PathBuf>) -> Result<PathBuf, CtlError> {
 pub fn ask(socket: &std::path::Path, req: &Request) -> Result<Response, CtlError> {
     let shown = socket.display();
     let mut s = UnixStream::connect(socket).map_err(|e| {
-        CtlError::unreachable(format!("cannot reach the gateway at {shown}: {e} (is `qfp run` running?)"))
+        CtlError::unreachable(format!(
+            "cannot reach the gateway at {shown}: {e} (is `qfp run` running?)"
+        ))
     })?;
     let _ = s.set_read_timeout(Some(TIMEOUT));
     let _ = s.set_write_timeout(Some(TIMEOUT));
@@ -70,7 +72,9 @@ pub fn ask(socket: &std::path::Path, req: &Request) -> Result<Response, CtlError
     s.read_to_string(&mut out)
         .map_err(|e| CtlError::unreachable(format!("reading the answer of {shown}: {e}")))?;
     serde_json::from_str(out.trim()).map_err(|e| {
-        CtlError::unreachable(format!("{shown} answered something that is not qfp's protocol ({e})"))
+        CtlError::unreachable(format!(
+            "{shown} answered something that is not qfp's protocol ({e})"
+        ))
     })
 }
 

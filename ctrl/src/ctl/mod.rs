@@ -126,7 +126,11 @@ pub enum DebugCmd {
 
 /// The `qfpctl` binary's command line (the same arguments as `qfp ctl`).
 #[derive(Debug, Parser)]
-#[command(name = "qfpctl", version, about = "Query and steer a running `qfp run -c` (same as `qfp ctl`).")]
+#[command(
+    name = "qfpctl",
+    version,
+    about = "Query and steer a running `qfp run -c` (same as `qfp ctl`)."
+)]
 pub struct QfpctlCli {
     /// The arguments.
     #[command(flatten)]
@@ -167,7 +171,8 @@ impl CtlCommand {
                 ShowCmd::InvalidSpi => Request::ShowInvalidSpi,
             },
             CtlCommand::Clear { what: ClearCmd::Sa { peer } } => Request::ClearSa {
-                peer: peer_words(peer, "clear sa")?.ok_or("clear sa: expected `clear sa peer A`")?,
+                peer: peer_words(peer, "clear sa")?
+                    .ok_or("clear sa: expected `clear sa peer A`")?,
             },
             CtlCommand::Rekey { target } => match target.as_slice() {
                 [] => Request::Rekey { peer: None },

@@ -123,7 +123,10 @@ mod tests {
             (Request::ShowSa { peer: None }, r#"{"cmd":"show-sa","peer":null}"#),
             (Request::ShowStats, r#"{"cmd":"show-stats"}"#),
             (Request::ShowInvalidSpi, r#"{"cmd":"show-invalid-spi"}"#),
-            (Request::ClearSa { peer: "10.0.0.1".into() }, r#"{"cmd":"clear-sa","peer":"10.0.0.1"}"#),
+            (
+                Request::ClearSa { peer: "10.0.0.1".into() },
+                r#"{"cmd":"clear-sa","peer":"10.0.0.1"}"#,
+            ),
             (Request::Rekey { peer: None }, r#"{"cmd":"rekey","peer":null}"#),
             (Request::DebugForgetSa { spi: 4097 }, r#"{"cmd":"debug-forget-sa","spi":4097}"#),
         ] {

@@ -113,7 +113,11 @@ fn stats(d: &Value) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "uptime {} s", secs(&d["uptime_s"]));
     let _ = writeln!(o);
-    let _ = writeln!(o, "{:>4}  {:<12} {:>14} {:>14} {:>10}  MAC", "Port", "Role", "Rx", "Tx", "Missed");
+    let _ = writeln!(
+        o,
+        "{:>4}  {:<12} {:>14} {:>14} {:>10}  MAC",
+        "Port", "Role", "Rx", "Tx", "Missed"
+    );
     for p in d["ports"].as_array().into_iter().flatten() {
         let _ = writeln!(
             o,
@@ -129,7 +133,8 @@ fn stats(d: &Value) -> String {
     let _ = writeln!(o);
     worker_table(&mut o, &d["workers"]);
     let _ = writeln!(o);
-    let total: u64 = d["drops"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    let total: u64 =
+        d["drops"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
     let _ = writeln!(
         o,
         "inbound: {} decrypted, {} replay failures, {} ICV failures; outbound: {} encrypted; \
@@ -148,7 +153,8 @@ fn stats(d: &Value) -> String {
             "Tunnel", "Peer", "State", "Rekeys", "Outbound SPI", "In SAs"
         );
         for t in &tunnels {
-            let ins = t["sa"].as_array().map_or(0, |s| s.iter().filter(|x| x["dir"] == "in").count());
+            let ins =
+                t["sa"].as_array().map_or(0, |s| s.iter().filter(|x| x["dir"] == "in").count());
             let _ = writeln!(
                 o,
                 "{:<20} {:<16} {:<7} {:>8} {:<24} {:>6}  {}",
@@ -296,7 +302,15 @@ fn invalid_spi(d: &Value) -> String {
     let _ = writeln!(
         o,
         "{:<16} {:<16} {:<24} {:<5} {:>10} {:>10} {:>9} {:>8} {:>8}  State",
-        "Source", "Destination", "SPI", "Encap", "First s", "Last s", "Intervals", "Reports", "Notified"
+        "Source",
+        "Destination",
+        "SPI",
+        "Encap",
+        "First s",
+        "Last s",
+        "Intervals",
+        "Reports",
+        "Notified"
     );
     for f in d["flows"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -338,8 +352,14 @@ mod tests {
                        "global": {"IpsecInput": 12, "IpsecOutput": 0}});
         let t = text(&Request::ShowDrops { all: false }, &d);
         let row = t.lines().find(|l| l.contains("SA_NOT_FOUND")).unwrap();
-        assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["4", "IN_US_V4_PKT_SA_NOT_FOUND_SPI", "12"]);
-        assert!(t.contains("Global Drop Stats") && t.lines().any(|l| l.starts_with("IpsecInput") && l.ends_with(" 12")));
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["4", "IN_US_V4_PKT_SA_NOT_FOUND_SPI", "12"]
+        );
+        assert!(
+            t.contains("Global Drop Stats")
+                && t.lines().any(|l| l.starts_with("IpsecInput") && l.ends_with(" 12"))
+        );
     }
 
     #[test]

@@ -56,8 +56,9 @@ impl CtlServer {
     pub fn bind(path: &Path) -> Result<CtlServer, String> {
         let shown = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("--ctrl-socket {shown}: cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!("--ctrl-socket {shown}: cannot create {}: {e}", dir.display())
+            })?;
         }
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             if !meta.file_type().is_socket() {
@@ -208,7 +209,10 @@ mod tests {
         assert!(a.ok && a.data["uptime_s"] == 1.5, "{a:?}");
         assert_eq!((b.ok, b.code), (false, Some(2)), "{b:?}");
         assert!(b.error.unwrap().starts_with("bad request"));
-        assert_eq!((c.ok, c.code, c.error.as_deref()), (false, Some(2), Some("no tunnel to peer x")));
+        assert_eq!(
+            (c.ok, c.code, c.error.as_deref()),
+            (false, Some(2), Some("no tunnel to peer x"))
+        );
         assert_eq!(seen, vec![Request::ShowStats, Request::Rekey { peer: Some("x".into()) }]);
         assert_eq!(srv.served(), 2);
         drop(srv);

@@ -85,7 +85,8 @@ pub struct TunnelView {
     pub esn: bool,
     /// Path MTU.
     pub mtu: u16,
-    /// Outbound SA switches since start.
+    /// Rekeys since start: exchanges that installed a new outbound SA, whatever started
+    /// them (also after a clear or an INVALID_SPI repair left no SA to replace).
     pub rekeys: u64,
     /// "peer-channel" (PSK) or "static".
     pub rekeying: &'static str,

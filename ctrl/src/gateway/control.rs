@@ -9,7 +9,8 @@
 //!   chosen here: the one whose rx queue receives the SA when RSS tells, else the least
 //!   loaded);
 //! - [`GatewayControl::switch_outbound`]: a tunnel's outbound SA is replaced (or removed)
-//!   with one atomic pointer store; counted as a rekey when an SA replaces another;
+//!   with one atomic pointer store; [`GatewayControl::rekey_outbound`] does it for a rekey
+//!   exchange's new SA and counts it (with or without an SA to replace);
 //! - [`GatewayControl::spis`]: an `ctrl::peer::SpiAllocator` for one tunnel (fresh random
 //!   SPIs that land on the wanted worker);
 //! - [`GatewayControl::send_to_peer`] / [`GatewayControl::inject`]: a peer-channel
@@ -46,7 +47,10 @@ pub struct TunnelState {
     pub template: SaTemplate,
     /// Its index in the config's `tunnel` list.
     pub config_index: usize,
-    /// Outbound switches from one SA to another.
+    /// Rekeys: completed exchanges that installed a new outbound SA, one per exchange
+    /// whatever started it (lifetime, schedule, qfpctl, `clear sa peer`, an INVALID_SPI
+    /// repair), counted by [`GatewayControl::rekey_outbound`], including when no outbound
+    /// SA was left to replace.
     pub rekeys: u64,
 }
 
@@ -185,16 +189,26 @@ impl<'s, P: PacketBuf + Send> GatewayControl<'s, P> {
     }
 
     /// Makes `sa` the outbound SA of `tunnel` (`None` removes it): one atomic store.
-    /// Returns the previous one.
+    /// Returns the previous one. Not a rekey by itself (the config's SAs at start, a
+    /// removal): see [`rekey_outbound`](Self::rekey_outbound).
     pub fn switch_outbound(
         &mut self,
         tunnel: TunnelId,
         sa: Option<Sa>,
     ) -> Result<Option<Arc<Sa>>, TableError> {
-        let old = self.writer.switch_outbound(tunnel, sa.map(Arc::new))?;
-        if old.is_some() && self.writer.outbound(tunnel).is_some() {
-            self.tunnels[tunnel as usize].rekeys += 1;
-        }
+        self.writer.switch_outbound(tunnel, sa.map(Arc::new))
+    }
+
+    /// Installs the outbound SA a rekey exchange brought, counted as one of `tunnel`'s
+    /// rekeys whether it replaces an SA or fills a tunnel that had none (after `clear sa
+    /// peer` or an INVALID_SPI repair removed it). Returns the previous one.
+    pub fn rekey_outbound(
+        &mut self,
+        tunnel: TunnelId,
+        sa: Sa,
+    ) -> Result<Option<Arc<Sa>>, TableError> {
+        let old = self.switch_outbound(tunnel, Some(sa))?;
+        self.tunnels[tunnel as usize].rekeys += 1;
         Ok(old)
     }
 
@@ -281,7 +295,13 @@ impl<'s, P: PacketBuf + Send> GatewayControl<'s, P> {
                         .filter(|e| e.tunnel == i as TunnelId)
                         .map(|e| sa_json(&e.sa, e.owner)),
                 );
-                TunnelJson { name: t.name.clone(), rekeys: t.rekeys, owner, sa, ..TunnelJson::default() }
+                TunnelJson {
+                    name: t.name.clone(),
+                    rekeys: t.rekeys,
+                    owner,
+                    sa,
+                    ..TunnelJson::default()
+                }
             })
             .collect()
     }

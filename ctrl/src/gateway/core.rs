@@ -541,7 +541,7 @@ impl ControlCore {
             }
             Action::SwitchOutbound(p) => {
                 if let Some(sa) = self.build_sa(gw, now, i, &p, SaDirection::Outbound)
-                    && let Err(e) = gw.switch_outbound(t, Some(sa))
+                    && let Err(e) = gw.rekey_outbound(t, sa)
                 {
                     self.counts.sa_failures += 1;
                     self.log_line(format!(

@@ -50,6 +50,23 @@ impl<'p> PortIo for DpdkIo<'p> {
         sent + q.tx_burst_or_free(&mut self.scratch).0
     }
 
+    fn tx_keep(&mut self, port: PortRole, pkts: &mut Batch<MbufPacket<'p>>) -> usize {
+        // At most one scratch burst per call: what does not fit was not offered, so it
+        // stays in `pkts` like what the device refused.
+        let k = pkts.len().min(self.scratch.room());
+        for p in pkts.drain_front(k) {
+            // Room was checked above.
+            let _ = self.scratch.push(p.0);
+        }
+        let sent = self.tx[port.index()].tx_burst(&mut self.scratch);
+        // The refused ones go back ahead of the rest: at most k of them, into the k places
+        // just freed, so they fit.
+        if pkts.push_front(self.scratch.drain().map(MbufPacket)).is_err() {
+            unreachable!("the refused mbufs fit where they came from");
+        }
+        sent
+    }
+
     #[inline]
     fn has_rx(&self, port: PortRole) -> bool {
         self.rx[port.index()].is_some()

@@ -31,10 +31,10 @@ use dpdk_sys::{Eal, Mbuf, Mempool, Port, PortConfig, PortInfo, SOCKET_ANY};
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::control::{Hooks, Signals, StopReason, control_loop, port_stats};
+use crate::ctl::proto::{Request, Response};
 use crate::forward;
 use crate::mbuf::MbufPacket;
 use crate::run::{Failure, cache_for, close_ports, describe_port, finish, pool_size, usage};
-use crate::ctl::proto::{Request, Response};
 use crate::stats::Snapshot;
 use control::GatewayControl;
 use core::{ControlCore, CoreSettings, LogSink};
@@ -294,9 +294,8 @@ pub fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let settings = core_settings(args, cfg);
-    let mut core =
-        ControlCore::new(cfg, settings, now, wall_ns, rand::make_rng(), LogSink::Stderr)
-            .map_err(|e| anyhow::anyhow!(e))?;
+    let mut core = ControlCore::new(cfg, settings, now, wall_ns, rand::make_rng(), LogSink::Stderr)
+        .map_err(|e| anyhow::anyhow!(e))?;
 
     let started = Instant::now();
     let scoped = {

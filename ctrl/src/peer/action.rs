@@ -162,27 +162,14 @@ pub enum Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::RekeyStarted {
-                reason,
-                new_inbound,
-            } => {
-                write!(
-                    f,
-                    "rekey started ({reason:?}), new inbound SPI {new_inbound:#010x}"
-                )
+            Event::RekeyStarted { reason, new_inbound } => {
+                write!(f, "rekey started ({reason:?}), new inbound SPI {new_inbound:#010x}")
             }
-            Event::RekeyResponded {
-                new_inbound,
-                peer_inbound,
-            } => write!(
+            Event::RekeyResponded { new_inbound, peer_inbound } => write!(
                 f,
                 "rekey answered: published inbound {new_inbound:#010x}, peer's {peer_inbound:#010x}"
             ),
-            Event::RekeyCompleted {
-                role,
-                inbound,
-                outbound,
-            } => write!(
+            Event::RekeyCompleted { role, inbound, outbound } => write!(
                 f,
                 "rekey completed as {role:?}: inbound {inbound:#010x}, outbound {outbound:#010x}"
             ),
@@ -190,21 +177,14 @@ impl fmt::Display for Event {
                 write!(
                     f,
                     "simultaneous rekey: {}",
-                    if *we_won {
-                        "ours kept"
-                    } else {
-                        "ours abandoned"
-                    }
+                    if *we_won { "ours kept" } else { "ours abandoned" }
                 )
             }
             Event::ExchangeAbandoned { role, why } => {
                 write!(f, "{role:?} exchange abandoned: {why}")
             }
             Event::Rejected { kind, suppressed } => {
-                write!(
-                    f,
-                    "refused {kind:?} peer message ({suppressed} more not logged)"
-                )
+                write!(f, "refused {kind:?} peer message ({suppressed} more not logged)")
             }
             Event::GaveUp { request } => {
                 write!(f, "{} unanswered after all retransmissions", request.name())
@@ -218,11 +198,7 @@ impl fmt::Display for Event {
             Event::Cleared { inbound, outbound } => write!(
                 f,
                 "cleared {inbound} inbound SA(s){}, new pair requested",
-                if *outbound {
-                    " and the outbound SA"
-                } else {
-                    ""
-                }
+                if *outbound { " and the outbound SA" } else { "" }
             ),
             Event::NoFreeSpi => f.write_str("no free SPI for a new SA"),
         }

@@ -142,11 +142,7 @@ impl ReplayWindow {
             }
             Some(high) if id > high => {
                 let shift = id - high;
-                self.seen = if shift >= REPLAY_WINDOW {
-                    0
-                } else {
-                    self.seen << shift
-                };
+                self.seen = if shift >= REPLAY_WINDOW { 0 } else { self.seen << shift };
                 self.seen |= 1;
                 self.high = Some(id);
             }
@@ -225,9 +221,7 @@ mod tests {
         let salt: Vec<u8> = (0u8..=0x0c).collect();
         let info: Vec<u8> = (0xf0u8..=0xf9).collect();
         let mut okm = [0u8; 42];
-        Hkdf::<Sha256>::new(Some(&salt), &ikm)
-            .expand(&info, &mut okm)
-            .unwrap();
+        Hkdf::<Sha256>::new(Some(&salt), &ikm).expand(&info, &mut okm).unwrap();
         assert_eq!(
             hex(&okm),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
@@ -275,11 +269,7 @@ mod tests {
     }
 
     fn hello(id: u64, tunnel: u32) -> Message {
-        Message {
-            tunnel_id: TunnelId(tunnel),
-            msg_id: id,
-            body: Body::Hello(Hello { epoch: 1 }),
-        }
+        Message { tunnel_id: TunnelId(tunnel), msg_id: id, body: Body::Hello(Hello { epoch: 1 }) }
     }
 
     #[test]
@@ -290,17 +280,11 @@ mod tests {
 
         // A forgery with a high id must not advance the window.
         let forged = hello(1 << 60, 5).to_bytes(&MacKey::derive(b"wrong", TunnelId(5)));
-        assert_eq!(
-            open(&forged, TunnelId(5), &key, &mut w),
-            Err(Reject::Forged)
-        );
+        assert_eq!(open(&forged, TunnelId(5), &key, &mut w), Err(Reject::Forged));
         assert_eq!(w.high(), None);
 
         let other = hello(11, 6).to_bytes(&key);
-        assert_eq!(
-            open(&other, TunnelId(5), &key, &mut w),
-            Err(Reject::WrongTunnel(TunnelId(6)))
-        );
+        assert_eq!(open(&other, TunnelId(5), &key, &mut w), Err(Reject::WrongTunnel(TunnelId(6))));
 
         assert_eq!(open(&good, TunnelId(5), &key, &mut w), Ok(hello(10, 5)));
         assert_eq!(
@@ -309,10 +293,7 @@ mod tests {
         );
         let mut flipped = hello(12, 5).to_bytes(&key);
         flipped[25] ^= 0x80;
-        assert_eq!(
-            open(&flipped, TunnelId(5), &key, &mut w),
-            Err(Reject::Forged)
-        );
+        assert_eq!(open(&flipped, TunnelId(5), &key, &mut w), Err(Reject::Forged));
         assert_eq!(
             open(&good[..30], TunnelId(5), &key, &mut w),
             Err(Reject::Malformed(WireError::Truncated(30)))

@@ -153,29 +153,17 @@ mod tests {
         let a: IpAddr = "172.16.1.5".parse().unwrap();
         let b: IpAddr = "172.16.2.5".parse().unwrap();
         let c: IpAddr = "172.16.2.6".parse().unwrap();
-        assert_eq!(
-            TunnelId::from_endpoints(a, b),
-            TunnelId::from_endpoints(b, a)
-        );
-        assert_ne!(
-            TunnelId::from_endpoints(a, b),
-            TunnelId::from_endpoints(a, c)
-        );
+        assert_eq!(TunnelId::from_endpoints(a, b), TunnelId::from_endpoints(b, a));
+        assert_ne!(TunnelId::from_endpoints(a, b), TunnelId::from_endpoints(a, c));
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        assert_ne!(
-            TunnelId::from_endpoints(a, v6),
-            TunnelId::from_endpoints(a, b)
-        );
+        assert_ne!(TunnelId::from_endpoints(a, v6), TunnelId::from_endpoints(a, b));
     }
 
     #[test]
     fn validation() {
         let ok = PeerConfig::new(TunnelId(1), b"k");
         assert_eq!(ok.validate(), Ok(()));
-        assert_eq!(
-            PeerConfig::new(TunnelId(1), b"").validate(),
-            Err(ConfigError::EmptyPsk)
-        );
+        assert_eq!(PeerConfig::new(TunnelId(1), b"").validate(), Err(ConfigError::EmptyPsk));
         let mut c = ok.clone();
         c.retransmit_max_ms = 1;
         assert_eq!(c.validate(), Err(ConfigError::Retransmit));

@@ -212,10 +212,7 @@ mod tests {
     impl TryCryptoRng for Fixed {}
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
     fn arr(s: &str) -> [u8; 32] {
         unhex(s).try_into().unwrap()
@@ -227,14 +224,10 @@ mod tests {
     fn derivation_matches_independent_python_vector() {
         let (mac, salt) = derive_channel_keys(b"qfp kdf test vector psk", TunnelId(0x0A0B_0C0D));
         let probe = b"probe";
-        let expected_mac = MacKeyProbe(arr(
-            "1acd45decfdbaaf9a921d54cf3cac3ec8e2797a0bfeb35a6ed155f1dcaa8ea05",
-        ));
+        let expected_mac =
+            MacKeyProbe(arr("1acd45decfdbaaf9a921d54cf3cac3ec8e2797a0bfeb35a6ed155f1dcaa8ea05"));
         assert_eq!(mac.tag(probe), expected_mac.tag(probe));
-        assert_eq!(
-            salt.0,
-            arr("4dc62ca90097bed90366fee52ab7f38c796c803bd9860a66c9618d8691b6c0e8")
-        );
+        assert_eq!(salt.0, arr("4dc62ca90097bed90366fee52ab7f38c796c803bd9860a66c9618d8691b6c0e8"));
 
         let ni: [u8; 32] = core::array::from_fn(|i| i as u8);
         let nr: [u8; 32] = core::array::from_fn(|i| 0x20 + i as u8);
@@ -266,13 +259,8 @@ mod tests {
                 arr("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
             );
             let (pi, pr) = (ei.public(), er.public());
-            let params = ExchangeParams {
-                ni: &ni,
-                nr: &nr,
-                spi_i: 0x1000_0001,
-                spi_r: 0x2000_0002,
-                aead,
-            };
+            let params =
+                ExchangeParams { ni: &ni, nr: &nr, spi_i: 0x1000_0001, spi_r: 0x2000_0002, aead };
             let at_i = derive_child_keys(&ei.agree(&pr).unwrap(), &salt, params);
             let at_r = derive_child_keys(&er.agree(&pi).unwrap(), &salt, params);
             for keys in [&at_i, &at_r] {
@@ -303,13 +291,7 @@ mod tests {
         let ni = [1u8; 32];
         let nr = [2u8; 32];
         let ni2 = [3u8; 32];
-        let base = ExchangeParams {
-            ni: &ni,
-            nr: &nr,
-            spi_i: 10,
-            spi_r: 20,
-            aead: Aead::Aes128Gcm,
-        };
+        let base = ExchangeParams { ni: &ni, nr: &nr, spi_i: 10, spi_r: 20, aead: Aead::Aes128Gcm };
         let variants = [
             base,
             ExchangeParams { ni: &ni2, ..base },
@@ -324,20 +306,9 @@ mod tests {
         for p in variants {
             seen.push(derive_child_keys(&shared, &salt, p).i_to_r.key().to_vec());
         }
-        seen.push(
-            derive_child_keys(&shared, &salt2, base)
-                .i_to_r
-                .key()
-                .to_vec(),
-        );
-        let k256 = derive_child_keys(
-            &shared,
-            &salt,
-            ExchangeParams {
-                aead: Aead::Aes256Gcm,
-                ..base
-            },
-        );
+        seen.push(derive_child_keys(&shared, &salt2, base).i_to_r.key().to_vec());
+        let k256 =
+            derive_child_keys(&shared, &salt, ExchangeParams { aead: Aead::Aes256Gcm, ..base });
         assert_eq!(k256.i_to_r.key().len(), 32);
         seen.push(k256.i_to_r.key()[..16].to_vec());
         for i in 0..seen.len() {
@@ -352,15 +323,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(2);
         // The all-zero point and the order-8 point 0xe0eb7a7c... (RFC 7748 §7 lists such
         // points); both give an all-zero shared secret.
-        let low_order = [
-            [0u8; 32],
-            arr("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
-            {
+        let low_order =
+            [[0u8; 32], arr("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"), {
                 let mut one = [0u8; 32];
                 one[0] = 1;
                 one
-            },
-        ];
+            }];
         for p in low_order {
             assert_eq!(
                 Ephemeral::generate(&mut rng).agree(&p).err(),

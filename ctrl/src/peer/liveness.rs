@@ -44,11 +44,7 @@ impl<R: CryptoRng> Peer<R> {
             (spi, now + self.t.holdoff),
             HOLDOFF_ENTRIES,
         );
-        self.request(
-            now,
-            ReqKind::InvalidSpi(spi),
-            Body::InvalidSpi(InvalidSpi { spi, addrs }),
-        );
+        self.request(now, ReqKind::InvalidSpi(spi), Body::InvalidSpi(InvalidSpi { spi, addrs }));
         self.stats.invalid_spi_sent += 1;
         self.log(Event::InvalidSpiSent { spi });
         true
@@ -64,10 +60,7 @@ impl<R: CryptoRng> Peer<R> {
         let mut entries: Vec<DeleteEntry> = self
             .inbound
             .iter()
-            .map(|s| DeleteEntry {
-                side: SpiSide::Sender,
-                spi: s.spi,
-            })
+            .map(|s| DeleteEntry { side: SpiSide::Sender, spi: s.spi })
             .collect();
         let n_in = entries.len();
         for spi in self.inbound_spis() {
@@ -75,18 +68,12 @@ impl<R: CryptoRng> Peer<R> {
         }
         let had_out = self.outbound.is_some();
         if let Some(o) = self.outbound {
-            entries.push(DeleteEntry {
-                side: SpiSide::Receiver,
-                spi: o.spi,
-            });
+            entries.push(DeleteEntry { side: SpiSide::Receiver, spi: o.spi });
             self.remove_outbound();
         }
         self.send_delete(now, entries);
         self.stats.clears += 1;
-        self.log(Event::Cleared {
-            inbound: n_in,
-            outbound: had_out,
-        });
+        self.log(Event::Cleared { inbound: n_in, outbound: had_out });
         self.rekey_now(now, RekeyReason::Cleared, spis);
     }
 
@@ -119,10 +106,7 @@ impl<R: CryptoRng> Peer<R> {
                 InvalidSpiOutcome::NotOurs
             }
         };
-        self.log(Event::InvalidSpiReceived {
-            spi: n.spi,
-            outcome,
-        });
+        self.log(Event::InvalidSpiReceived { spi: n.spi, outcome });
         if outcome == InvalidSpiOutcome::Acted {
             // Sending into a black hole helps no one: drop the SA and bring up a new pair.
             self.remove_outbound();
@@ -133,9 +117,7 @@ impl<R: CryptoRng> Peer<R> {
     pub(super) fn on_delete(&mut self, now: u64, m: u64, d: Delete, spis: &mut dyn SpiAllocator) {
         self.ack(m, MsgType::Delete, AckStatus::Ok);
         self.stats.deletes_received += 1;
-        self.log(Event::DeleteReceived {
-            entries: d.entries.len(),
-        });
+        self.log(Event::DeleteReceived { entries: d.entries.len() });
         for e in d.entries {
             match e.side {
                 SpiSide::Sender => {
@@ -184,9 +166,7 @@ impl<R: CryptoRng> Peer<R> {
 
     pub(super) fn on_hello(&mut self, now: u64, m: u64, h: Hello, spis: &mut dyn SpiAllocator) {
         self.ack(m, MsgType::Hello, AckStatus::Ok);
-        let known = self
-            .peer_epoch
-            .replace(h.epoch.max(self.peer_epoch.unwrap_or(0)));
+        let known = self.peer_epoch.replace(h.epoch.max(self.peer_epoch.unwrap_or(0)));
         // A restart matters only if we hold state from an earlier run of the peer: not the
         // first time we hear of it at all (e.g. both started together with the same static
         // SAs), nor a HELLO of the run we already know (retransmissions, reordering).
@@ -197,16 +177,9 @@ impl<R: CryptoRng> Peer<R> {
         self.log(Event::PeerRestarted);
         // Exchanges with the earlier run are dead; those the new run started or answered
         // (message ids at or above its epoch) go on.
-        if self
-            .responder
-            .as_ref()
-            .is_some_and(|r| r.init_msg_id < h.epoch)
-        {
+        if self.responder.as_ref().is_some_and(|r| r.init_msg_id < h.epoch) {
             self.responder = None;
-            self.log(Event::ExchangeAbandoned {
-                role: Role::Responder,
-                why: "peer restarted",
-            });
+            self.log(Event::ExchangeAbandoned { role: Role::Responder, why: "peer restarted" });
         }
         if matches!(&self.initiator, Some(Initiator {
             phase: InitPhase::AwaitDoneAck { resp_msg_id, .. }, ..

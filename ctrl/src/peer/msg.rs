@@ -213,20 +213,12 @@ impl Message {
     pub fn parse(frame: &Frame<'_>) -> Result<Message, WireError> {
         let raw = frame.msg_type_raw();
         let msg_type = MsgType::from_u8(raw).ok_or(WireError::UnknownType(raw))?;
-        let expected = if msg_type.is_response() {
-            FLAG_RESPONSE
-        } else {
-            0
-        };
+        let expected = if msg_type.is_response() { FLAG_RESPONSE } else { 0 };
         if frame.flags() != expected {
             return Err(WireError::BadFlags(frame.flags()));
         }
         let body = Body::parse(msg_type, frame.payload())?;
-        Ok(Message {
-            tunnel_id: frame.tunnel_id(),
-            msg_id: frame.msg_id(),
-            body,
-        })
+        Ok(Message { tunnel_id: frame.tunnel_id(), msg_id: frame.msg_id(), body })
     }
 
     /// Framing and payload without checking the tag (tests, fuzzing, diagnostics).
@@ -305,95 +297,54 @@ mod tests {
         let m = Message {
             tunnel_id: TunnelId(1),
             msg_id: 9,
-            body: Body::Ack(Ack {
-                echo: 5,
-                acked: MsgType::Hello,
-                status: AckStatus::Ok,
-            }),
+            body: Body::Ack(Ack { echo: 5, acked: MsgType::Hello, status: AckStatus::Ok }),
         };
         let mut b = m.to_bytes(&key());
         assert_eq!(b[4], FLAG_RESPONSE);
         assert_eq!(Message::decode_unauthenticated(&b), Ok(m));
         b[4] = 0;
-        assert_eq!(
-            Message::decode_unauthenticated(&b),
-            Err(WireError::BadFlags(0))
-        );
+        assert_eq!(Message::decode_unauthenticated(&b), Err(WireError::BadFlags(0)));
     }
 
     #[test]
     fn framing_errors() {
-        let m = Message {
-            tunnel_id: TunnelId(1),
-            msg_id: 1,
-            body: Body::Hello(Hello { epoch: 77 }),
-        };
+        let m =
+            Message { tunnel_id: TunnelId(1), msg_id: 1, body: Body::Hello(Hello { epoch: 77 }) };
         let good = m.to_bytes(&key());
-        assert_eq!(
-            Message::decode_unauthenticated(&good[..10]),
-            Err(WireError::Truncated(10))
-        );
+        assert_eq!(Message::decode_unauthenticated(&good[..10]), Err(WireError::Truncated(10)));
         let mut b = good.clone();
         b[0] = b'X';
-        assert_eq!(
-            Message::decode_unauthenticated(&b),
-            Err(WireError::BadMagic)
-        );
+        assert_eq!(Message::decode_unauthenticated(&b), Err(WireError::BadMagic));
         let mut b = good.clone();
         b[2] = 2;
-        assert_eq!(
-            Message::decode_unauthenticated(&b),
-            Err(WireError::UnsupportedVersion(2))
-        );
+        assert_eq!(Message::decode_unauthenticated(&b), Err(WireError::UnsupportedVersion(2)));
         let mut b = good.clone();
         b[3] = 99;
-        assert_eq!(
-            Message::decode_unauthenticated(&b),
-            Err(WireError::UnknownType(99))
-        );
+        assert_eq!(Message::decode_unauthenticated(&b), Err(WireError::UnknownType(99)));
         let mut b = good.clone();
         b.push(0);
         assert_eq!(
             Message::decode_unauthenticated(&b),
-            Err(WireError::LengthMismatch {
-                declared: 8,
-                actual: 9
-            })
+            Err(WireError::LengthMismatch { declared: 8, actual: 9 })
         );
         let mut b = good;
         b[5] = 1; // the reserved header byte
-        assert_eq!(
-            Message::decode_unauthenticated(&b),
-            Err(WireError::ReservedNotZero)
-        );
+        assert_eq!(Message::decode_unauthenticated(&b), Err(WireError::ReservedNotZero));
 
         let ack = Message {
             tunnel_id: TunnelId(1),
             msg_id: 2,
-            body: Body::Ack(Ack {
-                echo: 1,
-                acked: MsgType::Hello,
-                status: AckStatus::Ok,
-            }),
+            body: Body::Ack(Ack { echo: 1, acked: MsgType::Hello, status: AckStatus::Ok }),
         };
         let good = ack.to_bytes(&key());
         let mut b = good.clone();
         b[31] = 1; // a reserved byte of ACK
-        assert_eq!(
-            Message::decode_unauthenticated(&b),
-            Err(WireError::ReservedNotZero)
-        );
+        assert_eq!(Message::decode_unauthenticated(&b), Err(WireError::ReservedNotZero));
         let mut b = good.clone();
         b[29] = 9; // status
-        assert_eq!(
-            Message::decode_unauthenticated(&b),
-            Err(WireError::BadValue("ack status"))
-        );
+        assert_eq!(Message::decode_unauthenticated(&b), Err(WireError::BadValue("ack status")));
         let mut b = good;
         b[28] = MsgType::Ack as u8; // an ACK cannot acknowledge a response
-        assert_eq!(
-            Message::decode_unauthenticated(&b),
-            Err(WireError::BadValue("acked type"))
-        );
+        assert_eq!(Message::decode_unauthenticated(&b), Err(WireError::BadValue("acked type")));
     }
 }

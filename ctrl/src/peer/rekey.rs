@@ -38,17 +38,11 @@ impl<R: CryptoRng> Peer<R> {
     pub fn rekey_now(&mut self, now: u64, reason: RekeyReason, spis: &mut dyn SpiAllocator) {
         self.rekey_at = None;
         match &self.initiator {
-            Some(Initiator {
-                phase: InitPhase::AwaitResp { .. },
-                ..
-            }) => {
+            Some(Initiator { phase: InitPhase::AwaitResp { .. }, .. }) => {
                 self.stats.rekeys_coalesced += 1;
                 return;
             }
-            Some(Initiator {
-                phase: InitPhase::AwaitDoneAck { .. },
-                ..
-            }) => {
+            Some(Initiator { phase: InitPhase::AwaitDoneAck { .. }, .. }) => {
                 self.deferred_rekey = Some(reason);
                 return;
             }
@@ -74,16 +68,9 @@ impl<R: CryptoRng> Peer<R> {
             esn: self.cfg.esn,
         });
         let req = self.request(now, ReqKind::RekeyInit, body);
-        self.initiator = Some(Initiator {
-            ni,
-            spi_a: a,
-            phase: InitPhase::AwaitResp { eph, req },
-        });
+        self.initiator = Some(Initiator { ni, spi_a: a, phase: InitPhase::AwaitResp { eph, req } });
         self.stats.rekeys_initiated += 1;
-        self.log(Event::RekeyStarted {
-            reason,
-            new_inbound: a,
-        });
+        self.log(Event::RekeyStarted { reason, new_inbound: a });
     }
 
     /// Schedules a rekey after a random delay in `0..=soft_jitter_ms` (soft lifetimes), or
@@ -122,18 +109,10 @@ impl<R: CryptoRng> Peer<R> {
         }
         if init.aead != self.cfg.aead || init.esn != self.cfg.esn || init.spi < MIN_SPI {
             self.stats.inits_refused += 1;
-            self.log(Event::ExchangeAbandoned {
-                role: Role::Responder,
-                why: "proposal refused",
-            });
+            self.log(Event::ExchangeAbandoned { role: Role::Responder, why: "proposal refused" });
             return self.ack(m, MsgType::RekeyInit, AckStatus::Rejected);
         }
-        if let Some(Initiator {
-            ni,
-            phase: InitPhase::AwaitResp { .. },
-            ..
-        }) = &self.initiator
-        {
+        if let Some(Initiator { ni, phase: InitPhase::AwaitResp { .. }, .. }) = &self.initiator {
             match ni.cmp(&init.nonce) {
                 core::cmp::Ordering::Greater => {
                     self.stats.collisions_won += 1;
@@ -160,10 +139,7 @@ impl<R: CryptoRng> Peer<R> {
             // A new exchange from the initiator means it gave up the one we answered. Its
             // SA stays published (the initiator may have switched to it) and is retired
             // when this exchange completes.
-            self.log(Event::ExchangeAbandoned {
-                role: Role::Responder,
-                why: "superseded",
-            });
+            self.log(Event::ExchangeAbandoned { role: Role::Responder, why: "superseded" });
         }
         let Some(b) = spis.allocate() else {
             self.stats.inits_refused += 1;
@@ -175,10 +151,7 @@ impl<R: CryptoRng> Peer<R> {
         let Ok(shared) = eph.agree(&init.public) else {
             spis.release(b);
             self.stats.inits_refused += 1;
-            self.log(Event::ExchangeAbandoned {
-                role: Role::Responder,
-                why: "low-order public",
-            });
+            self.log(Event::ExchangeAbandoned { role: Role::Responder, why: "low-order public" });
             return self.ack(m, MsgType::RekeyInit, AckStatus::Rejected);
         };
         let mut nr = [0u8; NONCE_LEN];
@@ -214,10 +187,7 @@ impl<R: CryptoRng> Peer<R> {
         self.rekey_at = None;
         self.deferred_rekey = None;
         self.stats.rekeys_responded += 1;
-        self.log(Event::RekeyResponded {
-            new_inbound: b,
-            peer_inbound: init.spi,
-        });
+        self.log(Event::RekeyResponded { new_inbound: b, peer_inbound: init.spi });
     }
 
     pub(super) fn on_rekey_resp(
@@ -235,10 +205,7 @@ impl<R: CryptoRng> Peer<R> {
                     // see as one: ask it to unpublish the SA it created for it.
                     self.send_delete(
                         now,
-                        vec![DeleteEntry {
-                            side: SpiSide::Receiver,
-                            spi: resp.spi,
-                        }],
+                        vec![DeleteEntry { side: SpiSide::Receiver, spi: resp.spi }],
                     );
                 } else {
                     self.stats.rx_unexpected += 1;
@@ -256,10 +223,8 @@ impl<R: CryptoRng> Peer<R> {
             return;
         };
         if ours != req {
-            self.initiator = Some(Initiator {
-                phase: InitPhase::AwaitResp { eph, req: ours },
-                ..init
-            });
+            self.initiator =
+                Some(Initiator { phase: InitPhase::AwaitResp { eph, req: ours }, ..init });
             self.stats.rx_unexpected += 1;
             return;
         }
@@ -270,10 +235,7 @@ impl<R: CryptoRng> Peer<R> {
             _ => {
                 spis.release(a);
                 self.stats.inits_refused_by_peer += 1;
-                self.log(Event::ExchangeAbandoned {
-                    role: Role::Initiator,
-                    why: "bad REKEY_RESP",
-                });
+                self.log(Event::ExchangeAbandoned { role: Role::Initiator, why: "bad REKEY_RESP" });
                 return;
             }
         };
@@ -287,20 +249,12 @@ impl<R: CryptoRng> Peer<R> {
         let ChildKeys { i_to_r, r_to_i } = derive_child_keys(&shared, &self.kdf_salt, params);
         let generation = self.publish_inbound(a, r_to_i);
         self.switch_outbound(now, resp.spi, i_to_r);
-        let done = Body::RekeyDone(RekeyDone {
-            spi_i: a,
-            spi_r: resp.spi,
-        });
+        let done = Body::RekeyDone(RekeyDone { spi_i: a, spi_r: resp.spi });
         let req = self.request(now, ReqKind::RekeyDone, done);
         self.initiator = Some(Initiator {
             ni: init.ni,
             spi_a: a,
-            phase: InitPhase::AwaitDoneAck {
-                spi_r: resp.spi,
-                generation,
-                req,
-                resp_msg_id: m,
-            },
+            phase: InitPhase::AwaitDoneAck { spi_r: resp.spi, generation, req, resp_msg_id: m },
         });
     }
 
@@ -327,11 +281,7 @@ impl<R: CryptoRng> Peer<R> {
                 outbound: r.spi_a,
             });
             self.ack(m, MsgType::RekeyDone, AckStatus::Ok);
-        } else if self
-            .recent
-            .iter()
-            .any(|r| r.spi_a == done.spi_i && r.spi_b == done.spi_r)
-        {
+        } else if self.recent.iter().any(|r| r.spi_a == done.spi_i && r.spi_b == done.spi_r) {
             self.ack(m, MsgType::RekeyDone, AckStatus::Ok);
         } else {
             self.stats.rx_unexpected += 1;
@@ -372,11 +322,7 @@ impl<R: CryptoRng> Peer<R> {
     /// REKEY_DONE acknowledged: the peer has switched to our new inbound SA.
     fn finish_initiator(&mut self, now: u64, status: AckStatus, spis: &mut dyn SpiAllocator) {
         let Some(Initiator {
-            spi_a,
-            phase: InitPhase::AwaitDoneAck {
-                spi_r, generation, ..
-            },
-            ..
+            spi_a, phase: InitPhase::AwaitDoneAck { spi_r, generation, .. }, ..
         }) = self.initiator.take()
         else {
             return;
@@ -395,10 +341,7 @@ impl<R: CryptoRng> Peer<R> {
             if self.outbound_spi() == Some(spi_r) {
                 self.remove_outbound();
             }
-            self.log(Event::ExchangeAbandoned {
-                role: Role::Initiator,
-                why: "peer lost exchange",
-            });
+            self.log(Event::ExchangeAbandoned { role: Role::Initiator, why: "peer lost exchange" });
             self.deferred_rekey = None;
             return self.rekey_now(now, RekeyReason::Retry, spis);
         }
@@ -415,19 +358,14 @@ impl<R: CryptoRng> Peer<R> {
         spis: &mut dyn SpiAllocator,
     ) {
         self.stats.requests_given_up += 1;
-        self.log(Event::GaveUp {
-            request: kind.msg_type(),
-        });
+        self.log(Event::GaveUp { request: kind.msg_type() });
         match kind {
             ReqKind::RekeyInit => {
                 for &id in msg_ids {
                     push_bounded(&mut self.abandoned_ids, id, ABANDONED_IDS);
                 }
-                if let Some(Initiator {
-                    spi_a,
-                    phase: InitPhase::AwaitResp { .. },
-                    ..
-                }) = self.initiator.take()
+                if let Some(Initiator { spi_a, phase: InitPhase::AwaitResp { .. }, .. }) =
+                    self.initiator.take()
                 {
                     spis.release(spi_a);
                 }
@@ -472,10 +410,5 @@ impl<R: CryptoRng> Peer<R> {
 }
 
 fn resp_body(echo: u64, nonce: [u8; NONCE_LEN], public: [u8; 32], spi: u32) -> Body {
-    Body::RekeyResp(RekeyResp {
-        echo,
-        nonce,
-        public,
-        spi,
-    })
+    Body::RekeyResp(RekeyResp { echo, nonce, public, spi })
 }

@@ -141,11 +141,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_caps_and_gives_up() {
-        let b = Backoff {
-            initial: 100,
-            max: 300,
-            max_transmissions: 4,
-        };
+        let b = Backoff { initial: 100, max: 300, max_transmissions: 4 };
         let mut q = Requests::default();
         let body = Body::Hello(Hello { epoch: 1 });
         let id = q.push(ReqKind::Hello, body, 7, 0, &b);

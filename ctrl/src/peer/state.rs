@@ -246,11 +246,7 @@ impl<R: CryptoRng> Peer<R> {
         };
         for spi in initial.inbound {
             let generation = p.bump_generation();
-            p.inbound.push(InSa {
-                spi,
-                generation,
-                retire_at: None,
-            });
+            p.inbound.push(InSa { spi, generation, retire_at: None });
         }
         p.send_hello(now);
         if p.outbound.is_none() {
@@ -316,10 +312,7 @@ impl<R: CryptoRng> Peer<R> {
             // dead link does). Keep the published SA: it is retired with the other old
             // ones when the next exchange completes; only the state is dropped here.
             self.responder = None;
-            self.log(Event::ExchangeAbandoned {
-                role: Role::Responder,
-                why: "no REKEY_DONE",
-            });
+            self.log(Event::ExchangeAbandoned { role: Role::Responder, why: "no REKEY_DONE" });
         }
         if let Some((at, reason)) = self.rekey_at
             && at <= now
@@ -370,28 +363,17 @@ impl<R: CryptoRng> Peer<R> {
     }
     /// Inbound SPIs waiting for the end of their overlap, with the time they go.
     pub fn retiring(&self) -> Vec<(u32, u64)> {
-        self.inbound
-            .iter()
-            .filter_map(|s| Some((s.spi, s.retire_at?)))
-            .collect()
+        self.inbound.iter().filter_map(|s| Some((s.spi, s.retire_at?))).collect()
     }
     pub fn exchange_state(&self) -> ExchangeState {
         match (&self.initiator, &self.responder) {
             (_, Some(_)) => ExchangeState::Responding,
-            (
-                Some(Initiator {
-                    phase: InitPhase::AwaitResp { .. },
-                    ..
-                }),
-                None,
-            ) => ExchangeState::Initiating,
-            (
-                Some(Initiator {
-                    phase: InitPhase::AwaitDoneAck { .. },
-                    ..
-                }),
-                None,
-            ) => ExchangeState::Finishing,
+            (Some(Initiator { phase: InitPhase::AwaitResp { .. }, .. }), None) => {
+                ExchangeState::Initiating
+            }
+            (Some(Initiator { phase: InitPhase::AwaitDoneAck { .. }, .. }), None) => {
+                ExchangeState::Finishing
+            }
             (None, None) => ExchangeState::Idle,
         }
     }
@@ -416,36 +398,21 @@ impl<R: CryptoRng> Peer<R> {
 
     pub(super) fn publish_inbound(&mut self, spi: u32, keys: SaKeys) -> u64 {
         let generation = self.bump_generation();
-        self.inbound.push(InSa {
-            spi,
-            generation,
-            retire_at: None,
-        });
+        self.inbound.push(InSa { spi, generation, retire_at: None });
         let (aead, esn) = (self.cfg.aead, self.cfg.esn);
-        self.actions.push_back(Action::PublishInbound(SaParams {
-            spi,
-            aead,
-            esn,
-            keys,
-        }));
+        self.actions.push_back(Action::PublishInbound(SaParams { spi, aead, esn, keys }));
         generation
     }
 
     pub(super) fn switch_outbound(&mut self, now: u64, spi: u32, keys: SaKeys) {
         self.outbound = Some(OutSa { spi, since: now });
         let (aead, esn) = (self.cfg.aead, self.cfg.esn);
-        self.actions.push_back(Action::SwitchOutbound(SaParams {
-            spi,
-            aead,
-            esn,
-            keys,
-        }));
+        self.actions.push_back(Action::SwitchOutbound(SaParams { spi, aead, esn, keys }));
     }
 
     pub(super) fn remove_outbound(&mut self) {
         if let Some(o) = self.outbound.take() {
-            self.actions
-                .push_back(Action::RemoveOutbound { spi: o.spi });
+            self.actions.push_back(Action::RemoveOutbound { spi: o.spi });
         }
     }
 
@@ -462,11 +429,7 @@ impl<R: CryptoRng> Peer<R> {
 
     pub(super) fn retire_older_than(&mut self, now: u64, generation: u64) {
         let at = now + self.t.overlap;
-        for s in self
-            .inbound
-            .iter_mut()
-            .filter(|s| s.generation < generation)
-        {
+        for s in self.inbound.iter_mut().filter(|s| s.generation < generation) {
             s.retire_at.get_or_insert(at);
         }
     }
@@ -474,12 +437,7 @@ impl<R: CryptoRng> Peer<R> {
     pub(super) fn send(&mut self, body: Body) -> u64 {
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
-        let bytes = Message {
-            tunnel_id: self.tunnel,
-            msg_id,
-            body,
-        }
-        .to_bytes(&self.mac);
+        let bytes = Message { tunnel_id: self.tunnel, msg_id, body }.to_bytes(&self.mac);
         self.actions.push_back(Action::Send(bytes));
         self.stats.tx_messages += 1;
         msg_id
@@ -491,23 +449,13 @@ impl<R: CryptoRng> Peer<R> {
     }
 
     pub(super) fn ack(&mut self, echo: u64, acked: MsgType, status: AckStatus) {
-        self.send(Body::Ack(Ack {
-            echo,
-            acked,
-            status,
-        }));
+        self.send(Body::Ack(Ack { echo, acked, status }));
     }
 
     pub(super) fn send_delete(&mut self, now: u64, entries: Vec<DeleteEntry>) {
         for chunk in entries.chunks(super::msg::MAX_DELETE_ENTRIES) {
             self.stats.deletes_sent += 1;
-            self.request(
-                now,
-                ReqKind::Delete,
-                Body::Delete(Delete {
-                    entries: chunk.to_vec(),
-                }),
-            );
+            self.request(now, ReqKind::Delete, Body::Delete(Delete { entries: chunk.to_vec() }));
         }
     }
 
@@ -517,11 +465,7 @@ impl<R: CryptoRng> Peer<R> {
 
     /// A uniformly random delay in `0..=max` ns.
     pub(super) fn jitter(&mut self, max: u64) -> u64 {
-        if max == 0 {
-            0
-        } else {
-            self.rng.next_u64() % (max + 1)
-        }
+        if max == 0 { 0 } else { self.rng.next_u64() % (max + 1) }
     }
 
     pub(super) fn count_reject(&mut self, now: u64, r: Reject) {

@@ -39,6 +39,17 @@ fn a_forgotten_sa_is_repaired_over_nat_t_too() {
     forgotten_sa_repaired(true);
 }
 
+/// `tunnels[].rekeys` counts every exchange that installed a new outbound SA, as the peer
+/// channel's `rekeys_completed` does, also when a clear or a repair had removed the SA
+/// (before, those were not counted: no SA was replaced), and at least one happened.
+fn assert_rekeys_are_the_exchanges(sim: &Sim) {
+    for (i, n) in sim.nodes.iter().enumerate() {
+        let done = n.core.peer(0).unwrap().stats().rekeys_completed;
+        assert!(done >= 1, "node {i}: an exchange completed");
+        assert_eq!(n.gw.tunnels()[0].rekeys, done, "node {i}");
+    }
+}
+
 fn forgotten_sa_repaired(natt: bool) {
     let mut sim = Sim::new(Params { natt, ..with_recovery(true) });
     let from = forget_at_1s(&mut sim);
@@ -62,6 +73,7 @@ fn forgotten_sa_repaired(natt: bool) {
     assert!(a.core.peer(0).unwrap().stats().invalid_spi_sent >= 1);
     assert_eq!(b.core.peer(0).unwrap().stats().invalid_spi_acted, 1);
     assert_ne!(b.outbound_spi(), Some(forgotten));
+    assert_rekeys_are_the_exchanges(&sim);
     let f = &sim.flows[1];
     // Packets already on the wire under the forgotten SPI count too (1 ms of them).
     let lost = f.lost_from(from - 20);
@@ -131,6 +143,7 @@ fn clear_sa_deletes_tells_the_peer_and_brings_a_new_pair_up() {
         assert!(f.whole_from() < from[i] + 500, "flow {i} back within 100 ms: {f:?}");
     }
     assert_eq!(sim.nodes[1].core.peer(0).unwrap().stats().deletes_received, 1);
+    assert_rekeys_are_the_exchanges(&sim);
     assert_eq!(sim.with(0, |core, _, _| core.triggers(0).unwrap().cleared), 1);
     // A tunnel nobody has: refused with the names it knows.
     let e = sim.with(0, |core, gw, now| core.clear(gw, now, "9.9.9.9")).unwrap_err();

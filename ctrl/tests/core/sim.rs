@@ -59,6 +59,12 @@ pub struct Params {
     /// ESP in UDP 4500 (NAT-T) instead of plain ESP.
     pub natt: bool,
     pub seed: u64,
+    /// `(n, k)`: every `k` steps the unprotected tx queue has `n` places again, and none
+    /// in between (`None`: unbounded): with `flood`, a tx queue kept full by data, which
+    /// the wire drains in bursts.
+    pub tx_room: Option<(usize, u64)>,
+    /// Data packets each side sends per step (a flood when above `tx_room`).
+    pub flood: u64,
 }
 
 impl Default for Params {
@@ -72,6 +78,8 @@ impl Default for Params {
             psk: true,
             natt: false,
             seed: 1,
+            tx_room: None,
+            flood: 1,
         }
     }
 }
@@ -354,10 +362,18 @@ impl Sim {
             let now = self.now;
             if self.sending {
                 for i in 0..2 {
-                    let n = self.flows[i].sent;
-                    self.flows[i].sent += 1;
-                    self.flows[i].seen.push(false);
-                    self.nodes[i].lan.inject(0, &plain(i, n));
+                    for _ in 0..self.params.flood {
+                        let n = self.flows[i].sent;
+                        self.flows[i].sent += 1;
+                        self.flows[i].seen.push(false);
+                        self.nodes[i].lan.inject(0, &plain(i, n));
+                    }
+                }
+            }
+            if let Some((room, every)) = self.params.tx_room {
+                let room = if (now / step) % every == 0 { room } else { 0 };
+                for node in &self.nodes {
+                    node.wan.set_tx_room(room);
                 }
             }
             while self.wire.peek().is_some_and(|w| w.0.at <= now) {

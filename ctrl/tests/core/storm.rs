@@ -102,3 +102,36 @@ fn rekey_storm_over_a_lossy_duplicating_reordering_peer_link() {
     assert!(completed >= 40, "rekeys kept completing: {completed}");
     assert_converged(&sim);
 }
+
+/// A data flood that keeps both unprotected tx queues full (8 packets a step each way; the
+/// wire frees 16 places every 4 steps, none in between) does not stall the rekeys: worker 0 sends the peer-channel frames first and
+/// keeps the refused ones, so every exchange completes, no request is given up, and every
+/// lost data packet is a `TxFull` of its sender. (Before, the peer-channel frames died as
+/// `TxFull` with the data and the rekeys stalled.)
+#[test]
+fn rekeys_complete_under_a_data_flood_that_fills_the_tx_queue() {
+    let s = CoreSettings { rekey_every_ms: Some(50), ..CoreSettings::default() };
+    let mut sim = Sim::new(Params {
+        settings: [s.clone(), s],
+        tx_room: Some((16, 4)),
+        flood: 8,
+        ..Params::default()
+    });
+    sim.run_until(2 * S);
+    for i in 0..2 {
+        sim.with(i, |core, _, _| core.set_rekey_every(None));
+    }
+    sim.run_until(3 * S);
+    sim.drain();
+    sim.report("flood");
+    for i in 0..2 {
+        let n = &sim.nodes[i];
+        let st = n.core.peer(0).unwrap().stats();
+        assert!(st.rekeys_completed >= 20, "node {i}: {st:?}");
+        assert_eq!(st.requests_given_up, 0, "node {i}: {st:?}");
+        assert_eq!(n.gw.tunnels()[0].rekeys, st.rekeys_completed, "node {i}");
+        let f = &sim.flows[i];
+        assert!(f.lost() > f.sent / 4, "the data did overflow: {f:?}");
+        assert_eq!(f.lost(), n.drops(DropReason::TxFull), "flow {i}: every loss is TxFull");
+    }
+}

@@ -18,6 +18,9 @@ pub struct HeapPort {
     /// At most this many packets are taken per tx call (`usize::MAX`: all), to provoke
     /// `TxFull`.
     tx_limit: AtomicUsize,
+    /// Places left in the tx queues (`usize::MAX`: unbounded), shared by every tx call
+    /// until the test frees more: a NIC ring that the wire drains at the test's pace.
+    tx_room: AtomicUsize,
 }
 
 impl HeapPort {
@@ -33,6 +36,7 @@ impl HeapPort {
             rx: (0..rx).map(|_| SegQueue::new()).collect(),
             tx: (0..tx).map(|_| SegQueue::new()).collect(),
             tx_limit: AtomicUsize::new(usize::MAX),
+            tx_room: AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -63,6 +67,24 @@ impl HeapPort {
     /// Limits how many packets one tx call takes.
     pub fn set_tx_limit(&self, n: usize) {
         self.tx_limit.store(n, Ordering::Relaxed);
+    }
+
+    /// Makes the tx queues hold `n` more packets in all, whatever the number of tx calls,
+    /// until the next call (`usize::MAX`: unbounded again): a full NIC ring that the wire
+    /// frees `n` places of.
+    pub fn set_tx_room(&self, n: usize) {
+        self.tx_room.store(n, Ordering::Relaxed);
+    }
+
+    /// How many of `want` packets one tx call takes (the per-call limit and the room left),
+    /// taking that room.
+    fn take_room(&self, want: usize) -> usize {
+        let room = self.tx_room.load(Ordering::Relaxed);
+        let n = want.min(self.tx_limit.load(Ordering::Relaxed)).min(room);
+        if room != usize::MAX {
+            self.tx_room.store(room - n, Ordering::Relaxed);
+        }
+        n
     }
 
     /// Number of rx queues.
@@ -103,15 +125,21 @@ impl PortIo for HeapIo {
 
     fn tx(&mut self, port: PortRole, pkts: &mut Batch<HeapBuf>) -> usize {
         let p = &self.ports[port.index()];
-        let limit = p.tx_limit.load(Ordering::Relaxed);
-        let mut sent = 0;
-        for b in pkts.drain() {
-            if sent < limit {
-                p.tx[self.queue].push(b);
-                sent += 1;
-            }
+        let take = p.take_room(pkts.len());
+        for b in pkts.drain_front(take) {
+            p.tx[self.queue].push(b);
         }
-        sent
+        pkts.clear();
+        take
+    }
+
+    fn tx_keep(&mut self, port: PortRole, pkts: &mut Batch<HeapBuf>) -> usize {
+        let p = &self.ports[port.index()];
+        let take = p.take_room(pkts.len());
+        for b in pkts.drain_front(take) {
+            p.tx[self.queue].push(b);
+        }
+        take
     }
 
     fn has_rx(&self, port: PortRole) -> bool {

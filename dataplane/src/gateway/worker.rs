@@ -5,8 +5,9 @@
 //! and then:
 //!
 //! 1. takes up to a burst from each handoff ring addressed to it (packets whose SA it
-//!    owns, received by another worker), and, on worker 0, from the control core's inject
-//!    ring (frames to send on the unprotected port);
+//!    owns, received by another worker), and, on worker 0, sends the control core's frames
+//!    (the peer channel) on the unprotected port in a tx burst of their own, before any
+//!    data: see [`Lane::take_injected`];
 //! 2. receives a burst on the unprotected port: each frame is classified
 //!    ([`super::classify`]); ESP for an SA this worker owns is decapsulated, routed (longest
 //!    prefix on the inner destination), its TTL / hop limit decremented, given a fresh
@@ -198,6 +199,9 @@ pub(super) struct Lane<'s, I: PortIo> {
     shared: &'s Shared<I::Pkt>,
     pub(super) stats: &'s WorkerStats,
     tx: [Batch<I::Pkt>; 2],
+    /// Worker 0: injected frames taken off the inject ring that the unprotected port has
+    /// not taken yet (oldest first), retried on the next poll.
+    held: Batch<I::Pkt>,
     limit: ReportLimit,
 }
 
@@ -227,6 +231,7 @@ impl<'s, I: PortIo> Worker<'s, I> {
                 shared,
                 stats: &shared.stats[usize::from(id)],
                 tx: [Batch::with_capacity(2 * burst), Batch::with_capacity(2 * burst)],
+                held: Batch::with_capacity(if id == 0 { burst } else { 0 }),
                 limit: ReportLimit::new(conf.invalid_spi_per_sec),
             },
         }
@@ -246,7 +251,7 @@ impl<'s, I: PortIo> Worker<'s, I> {
         let mut cache = SpiCache { spi: 0, entry: None };
         let mut work = self.lane.take_handoffs(t, &guard, now, &mut acc, self.conf.burst);
         if self.lane.id == 0 {
-            work += self.lane.take_injected(self.conf.burst);
+            work += self.lane.take_injected(!receive);
         }
         if receive {
             for port in [PortRole::Unprotected, PortRole::Protected] {
@@ -287,7 +292,8 @@ impl<'s, I: PortIo> Worker<'s, I> {
     /// Whether nothing waits for this worker in the rings.
     fn rings_empty(&self) -> bool {
         let s = self.lane.shared;
-        s.mesh.pending_for(self.lane.id) == 0 && (self.lane.id != 0 || s.ctrl.inject_pending() == 0)
+        s.mesh.pending_for(self.lane.id) == 0
+            && (self.lane.id != 0 || (s.ctrl.inject_pending() == 0 && self.lane.held.is_empty()))
     }
 
     /// Polls until [`RunState::stop`], then drains (see the module doc) and returns.
@@ -407,14 +413,38 @@ impl<'s, I: PortIo> Lane<'s, I> {
         n
     }
 
-    fn take_injected(&mut self, burst: usize) -> usize {
-        let mut n = 0;
-        while n < burst {
+    /// Worker 0: sends the control core's frames (peer-channel messages and their
+    /// retransmissions) in a tx burst of their own, before this poll's data, so that a data
+    /// flood that keeps the unprotected tx queue full cannot starve the control plane (the
+    /// rekeys it carries are what the flood needs least to stall). The frames the queue does
+    /// not take stay in `held` (a burst's worth, allocated once) and go first on the next
+    /// poll; while it is full, new frames wait in the inject ring, and when that is full the
+    /// control core counts its send failure (nothing is built, nothing lost here). A frame
+    /// is counted `Injected` when it leaves `held`: sent, or given up as `TxFull` — only
+    /// when the workers drain to stop (`give_up`), or if the device freed it. Returns how
+    /// many were sent.
+    fn take_injected(&mut self, give_up: bool) -> usize {
+        while !self.held.is_full() {
             let Some(pkt) = self.shared.ctrl.next_injected() else { break };
-            self.stats.counters.count_event(Event::Injected);
-            self.send(PortRole::Unprotected, pkt);
-            n += 1;
+            if self.held.push(pkt).is_err() {
+                unreachable!("room checked above");
+            }
         }
-        n
+        let n = self.held.len();
+        if n == 0 {
+            return 0;
+        }
+        let sent = self.io.tx_keep(PortRole::Unprotected, &mut self.held);
+        // A device that cannot keep refused packets frees them (PortIo::tx_keep).
+        let mut lost = n - sent - self.held.len();
+        if give_up {
+            lost += self.held.clear();
+        }
+        self.stats.add_tx(PortRole::Unprotected, sent as u64);
+        self.stats.counters.add_events(Event::Injected, (sent + lost) as u64);
+        if lost > 0 {
+            self.stats.counters.add_drops(DropReason::TxFull, lost as u64);
+        }
+        sent
     }
 }

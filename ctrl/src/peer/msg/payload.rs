@@ -209,10 +209,7 @@ impl Body {
 
     /// Decodes a payload of the given type. Strict: exact lengths, reserved bytes zero.
     pub fn parse(msg_type: MsgType, p: &[u8]) -> Result<Body, WireError> {
-        let bad_len = || WireError::BadPayloadLength {
-            msg_type: msg_type as u8,
-            len: p.len(),
-        };
+        let bad_len = || WireError::BadPayloadLength { msg_type: msg_type as u8, len: p.len() };
         let mut r = Reader(p);
         let body = match msg_type {
             MsgType::RekeyInit => {
@@ -229,13 +226,7 @@ impl Body {
                     _ => return Err(WireError::BadValue("esn")),
                 };
                 r.reserved(2)?;
-                Body::RekeyInit(RekeyInit {
-                    nonce,
-                    public,
-                    spi,
-                    aead,
-                    esn,
-                })
+                Body::RekeyInit(RekeyInit { nonce, public, spi, aead, esn })
             }
             MsgType::RekeyResp => {
                 if p.len() != 76 {
@@ -245,21 +236,13 @@ impl Body {
                 let nonce = r.array()?;
                 let public = r.array()?;
                 let spi = r.u32()?;
-                Body::RekeyResp(RekeyResp {
-                    echo,
-                    nonce,
-                    public,
-                    spi,
-                })
+                Body::RekeyResp(RekeyResp { echo, nonce, public, spi })
             }
             MsgType::RekeyDone => {
                 if p.len() != 8 {
                     return Err(bad_len());
                 }
-                Body::RekeyDone(RekeyDone {
-                    spi_i: r.u32()?,
-                    spi_r: r.u32()?,
-                })
+                Body::RekeyDone(RekeyDone { spi_i: r.u32()?, spi_r: r.u32()? })
             }
             MsgType::Delete => {
                 let n = usize::from(r.u8()?);
@@ -274,10 +257,7 @@ impl Body {
                         1 => SpiSide::Receiver,
                         _ => return Err(WireError::BadValue("delete side")),
                     };
-                    entries.push(DeleteEntry {
-                        side,
-                        spi: r.u32()?,
-                    });
+                    entries.push(DeleteEntry { side, spi: r.u32()? });
                 }
                 Body::Delete(Delete { entries })
             }
@@ -321,11 +301,7 @@ impl Body {
                     _ => return Err(WireError::BadValue("ack status")),
                 };
                 r.reserved(2)?;
-                Body::Ack(Ack {
-                    echo,
-                    acked,
-                    status,
-                })
+                Body::Ack(Ack { echo, acked, status })
             }
         };
         Ok(body)
@@ -386,10 +362,7 @@ mod tests {
         assert_eq!(
             Body::parse(MsgType::Delete, &p),
             Ok(Body::Delete(Delete {
-                entries: vec![DeleteEntry {
-                    side: SpiSide::Receiver,
-                    spi: 0x1001
-                }]
+                entries: vec![DeleteEntry { side: SpiSide::Receiver, spi: 0x1001 }]
             }))
         );
     }
@@ -398,19 +371,12 @@ mod tests {
     fn invalid_spi_both_families() {
         for addrs in [
             AddrPair::new("10.1.1.1".parse().unwrap(), "20.1.1.2".parse().unwrap()).unwrap(),
-            AddrPair::new(
-                "2001:db8::1".parse().unwrap(),
-                "2001:db8::2".parse().unwrap(),
-            )
-            .unwrap(),
+            AddrPair::new("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap()).unwrap(),
         ] {
             let m = Message {
                 tunnel_id: TunnelId(3),
                 msg_id: 3,
-                body: Body::InvalidSpi(InvalidSpi {
-                    spi: 0xB761_863E,
-                    addrs,
-                }),
+                body: Body::InvalidSpi(InvalidSpi { spi: 0xB761_863E, addrs }),
             };
             assert_eq!(Message::decode_unauthenticated(&m.to_bytes(&key())), Ok(m));
         }

@@ -6,12 +6,7 @@ use crate::peer::msg::{Body, MsgType};
 use crate::peer::{Event, Role};
 
 fn time_of(sim: &Sim, i: usize, t: &Trace) -> u64 {
-    sim.nodes[i]
-        .trace
-        .iter()
-        .find(|(_, x)| x == t)
-        .unwrap_or_else(|| panic!("{t:?} on node {i}"))
-        .0
+    sim.nodes[i].trace.iter().find(|(_, x)| x == t).unwrap_or_else(|| panic!("{t:?} on node {i}")).0
 }
 
 fn completed_at(sim: &Sim, i: usize, role: Role) -> Vec<u64> {
@@ -44,10 +39,7 @@ fn single_rekey_converges_with_matching_keys_and_retires_old_sas_after_overlap()
     assert_eq!(a.outbound.as_ref().unwrap().1, b.inbound[&b_in_new]);
     assert_eq!(b.outbound.as_ref().unwrap().1, a.inbound[&a_in_new]);
     // The two directions have different keys, and the new keys are not the old ones.
-    assert_ne!(
-        a.outbound.as_ref().unwrap().1,
-        b.outbound.as_ref().unwrap().1
-    );
+    assert_ne!(a.outbound.as_ref().unwrap().1, b.outbound.as_ref().unwrap().1);
     assert_ne!(a.inbound[&a_in_new], a.inbound[&INITIAL_B_TO_A]);
 
     // Make before break: A publishes `a` before switching to `b` and only then says DONE;
@@ -60,14 +52,8 @@ fn single_rekey_converges_with_matching_keys_and_retires_old_sas_after_overlap()
     let pos = |x: &Trace| t.iter().position(|(_, y)| y == x).unwrap();
     assert!(pos(&Trace::Publish(a_in_new)) < pos(&Trace::Switch(b_in_new)));
     assert!(pos(&Trace::Switch(b_in_new)) < pos(&Trace::Sent(MsgType::RekeyDone)));
-    assert!(
-        b_pub < a_switch,
-        "B published b at {b_pub}, A switched at {a_switch}"
-    );
-    assert!(
-        a_pub < b_switch,
-        "A published a at {a_pub}, B switched at {b_switch}"
-    );
+    assert!(b_pub < a_switch, "B published b at {b_pub}, A switched at {a_switch}");
+    assert!(a_pub < b_switch, "A published a at {a_pub}, B switched at {b_switch}");
 
     // Old inbound SAs live exactly `overlap` past each side's completion.
     let overlap = 2 * S;
@@ -78,14 +64,8 @@ fn single_rekey_converges_with_matching_keys_and_retires_old_sas_after_overlap()
     assert!(sim.nodes[0].dp.inbound.contains_key(&INITIAL_B_TO_A));
     assert!(sim.nodes[1].dp.inbound.contains_key(&INITIAL_A_TO_B));
     sim.run_until(done_a[0].max(done_b[0]) + overlap + MS);
-    assert_eq!(
-        time_of(&sim, 0, &Trace::Unpublish(INITIAL_B_TO_A)),
-        done_a[0] + overlap
-    );
-    assert_eq!(
-        time_of(&sim, 1, &Trace::Unpublish(INITIAL_A_TO_B)),
-        done_b[0] + overlap
-    );
+    assert_eq!(time_of(&sim, 0, &Trace::Unpublish(INITIAL_B_TO_A)), done_a[0] + overlap);
+    assert_eq!(time_of(&sim, 1, &Trace::Unpublish(INITIAL_A_TO_B)), done_b[0] + overlap);
     assert_eq!(sim.nodes[0].peer.inbound_spis(), vec![a_in_new]);
     assert_eq!(sim.nodes[1].peer.inbound_spis(), vec![b_in_new]);
     sim.check_consistent().unwrap();
@@ -116,25 +96,13 @@ fn retransmitted_rekey_init_gets_the_same_answer_and_one_sa_pair() {
 
     let resps: Vec<_> = sim.sent_datagrams[1]
         .iter()
-        .filter_map(|d| {
-            match crate::peer::msg::Message::decode_unauthenticated(d)
-                .unwrap()
-                .body
-            {
-                Body::RekeyResp(r) => Some(r),
-                _ => None,
-            }
+        .filter_map(|d| match crate::peer::msg::Message::decode_unauthenticated(d).unwrap().body {
+            Body::RekeyResp(r) => Some(r),
+            _ => None,
         })
         .collect();
-    assert_eq!(
-        resps.len(),
-        2,
-        "the REKEY_INIT retransmission is answered again"
-    );
-    assert_ne!(
-        resps[0].echo, resps[1].echo,
-        "each answer echoes its own request copy"
-    );
+    assert_eq!(resps.len(), 2, "the REKEY_INIT retransmission is answered again");
+    assert_ne!(resps[0].echo, resps[1].echo, "each answer echoes its own request copy");
     assert_eq!(
         (resps[0].nonce, resps[0].public, resps[0].spi),
         (resps[1].nonce, resps[1].public, resps[1].spi)
@@ -151,10 +119,7 @@ fn retransmitted_rekey_init_gets_the_same_answer_and_one_sa_pair() {
 #[test]
 fn simultaneous_rekeys_resolve_to_exactly_one_pair() {
     for seed in 0..20 {
-        let mut sim = Sim::new(Params {
-            seed,
-            ..Params::default()
-        });
+        let mut sim = Sim::new(Params { seed, ..Params::default() });
         sim.run_until(50 * MS);
         sim.rekey(0);
         sim.rekey(1);
@@ -164,21 +129,12 @@ fn simultaneous_rekeys_resolve_to_exactly_one_pair() {
         let (a, b) = (sim.nodes[0].peer.stats(), sim.nodes[1].peer.stats());
         assert_eq!(a.collisions_won + b.collisions_won, 1, "seed {seed}");
         assert_eq!(a.collisions_lost + b.collisions_lost, 1, "seed {seed}");
-        assert_eq!(
-            (a.rekeys_completed, b.rekeys_completed),
-            (1, 1),
-            "seed {seed}"
-        );
+        assert_eq!((a.rekeys_completed, b.rekeys_completed), (1, 1), "seed {seed}");
         for i in 0..2 {
-            assert_eq!(
-                sim.count_trace(i, |t| matches!(t, Trace::Publish(_))),
-                1,
-                "seed {seed}"
-            );
+            assert_eq!(sim.count_trace(i, |t| matches!(t, Trace::Publish(_))), 1, "seed {seed}");
             assert_eq!(sim.nodes[i].peer.inbound_spis().len(), 1, "seed {seed}");
         }
-        sim.check_consistent()
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        sim.check_consistent().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         for f in &sim.flows {
             assert_eq!(f.sa_lost(), 0, "seed {seed}");
         }
@@ -197,12 +153,7 @@ fn near_simultaneous_rekeys_over_random_links_always_converge_without_loss() {
             dup: if seed % 4 == 0 { 0.1 } else { 0.0 },
         };
         let data_interval = Some(250 * US);
-        let mut sim = Sim::new(Params {
-            seed,
-            link,
-            data_interval,
-            ..Params::default()
-        });
+        let mut sim = Sim::new(Params { seed, link, data_interval, ..Params::default() });
         sim.run_until(50 * MS);
         let skew = r.random_range(0..=4 * MS);
         let first = (seed % 2) as usize;
@@ -214,8 +165,7 @@ fn near_simultaneous_rekeys_over_random_links_always_converge_without_loss() {
         sim.run_until(2 * S);
         sim.stop_data();
         sim.run_until(30 * S);
-        sim.check_consistent()
-            .unwrap_or_else(|e| panic!("seed {seed} {link:?}: {e}"));
+        sim.check_consistent().unwrap_or_else(|e| panic!("seed {seed} {link:?}: {e}"));
         for i in 0..2 {
             assert_eq!(sim.nodes[i].peer.inbound_spis().len(), 1, "seed {seed}");
             assert!(sim.nodes[i].peer.is_idle(), "seed {seed}");
@@ -232,10 +182,7 @@ fn near_simultaneous_rekeys_over_random_links_always_converge_without_loss() {
 fn late_copy_of_a_losing_rekey_init_leaves_no_sa_behind() {
     let (mut a_lost, mut a_won) = (0, 0);
     for seed in 0..16 {
-        let mut sim = Sim::new(Params {
-            seed,
-            ..Params::default()
-        });
+        let mut sim = Sim::new(Params { seed, ..Params::default() });
         sim.run_until(50 * MS);
         let mut delayed = false;
         sim.intercept = Some(Box::new(move |_, from, m| {
@@ -250,8 +197,7 @@ fn late_copy_of_a_losing_rekey_init_leaves_no_sa_behind() {
         sim.run_until(500 * MS);
         sim.stop_data();
         sim.run_until(5 * S);
-        sim.check_consistent()
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        sim.check_consistent().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         for i in 0..2 {
             assert_eq!(sim.nodes[i].peer.inbound_spis().len(), 1, "seed {seed}");
         }
@@ -262,11 +208,7 @@ fn late_copy_of_a_losing_rekey_init_leaves_no_sa_behind() {
             assert_eq!(b.rekeys_responded, 1, "seed {seed}");
             assert_eq!(a.deletes_sent, 1, "seed {seed}");
             assert_eq!(b.deletes_received, 1, "seed {seed}");
-            assert_eq!(
-                sim.count_trace(1, |t| matches!(t, Trace::Publish(_))),
-                2,
-                "seed {seed}"
-            );
+            assert_eq!(sim.count_trace(1, |t| matches!(t, Trace::Publish(_))), 2, "seed {seed}");
         } else {
             a_won += 1;
             assert_eq!(b.collisions_lost, 1, "seed {seed}");
@@ -276,10 +218,7 @@ fn late_copy_of_a_losing_rekey_init_leaves_no_sa_behind() {
             assert_eq!(f.sa_lost(), 0, "seed {seed}");
         }
     }
-    assert!(
-        a_lost > 0 && a_won > 0,
-        "both outcomes exercised: {a_lost} {a_won}"
-    );
+    assert!(a_lost > 0 && a_won > 0, "both outcomes exercised: {a_lost} {a_won}");
 }
 
 /// A REKEY_INIT proposing another AEAD than the responder's is refused; the initiator
@@ -291,10 +230,7 @@ fn mismatched_proposal_is_refused_and_changes_nothing() {
             c.aead = crate::peer::Aead::Aes256Gcm;
         }
     };
-    let mut sim = Sim::new(Params {
-        tweak,
-        ..Params::default()
-    });
+    let mut sim = Sim::new(Params { tweak, ..Params::default() });
     sim.run_until(100 * MS);
     sim.rekey(0);
     sim.run_until(3 * S);
@@ -339,20 +275,12 @@ fn responder_without_free_spi_makes_the_initiator_retry_later() {
 fn jittered_rekey_starts_within_the_jitter() {
     let mut starts = Vec::new();
     for seed in 0..8 {
-        let mut sim = Sim::new(Params {
-            seed,
-            data_interval: None,
-            ..Params::default()
-        });
+        let mut sim = Sim::new(Params { seed, data_interval: None, ..Params::default() });
         sim.run_until(S);
-        sim.with_peer(0, |p, _, now| {
-            p.rekey_jittered(now, crate::peer::RekeyReason::SoftLifetime)
-        });
+        sim.with_peer(0, |p, _, now| p.rekey_jittered(now, crate::peer::RekeyReason::SoftLifetime));
         sim.run_until(1500 * MS);
         // A second trigger later must not postpone the first.
-        sim.with_peer(0, |p, _, now| {
-            p.rekey_jittered(now, crate::peer::RekeyReason::SoftLifetime)
-        });
+        sim.with_peer(0, |p, _, now| p.rekey_jittered(now, crate::peer::RekeyReason::SoftLifetime));
         sim.run_until(3 * S);
         let t = sim.nodes[0]
             .events
@@ -362,10 +290,7 @@ fn jittered_rekey_starts_within_the_jitter() {
             .expect("rekey started");
         // Started within [1 s, 2 s] (+ the control-core delay at which events are logged).
         assert!((S..=2 * S + MS).contains(&t), "seed {seed}: {t}");
-        assert_eq!(
-            sim.nodes[0].peer.stats().rekeys_initiated,
-            1 + u64::from(t < 1500 * MS)
-        );
+        assert_eq!(sim.nodes[0].peer.stats().rekeys_initiated, 1 + u64::from(t < 1500 * MS));
         starts.push(t);
         sim.check_consistent().unwrap();
     }

@@ -46,20 +46,11 @@ fn harmful(sim: &Sim) -> Vec<Body> {
     vec![
         Body::Delete(Delete {
             entries: vec![
-                DeleteEntry {
-                    side: SpiSide::Sender,
-                    spi: INITIAL_B_TO_A,
-                },
-                DeleteEntry {
-                    side: SpiSide::Receiver,
-                    spi: INITIAL_A_TO_B,
-                },
+                DeleteEntry { side: SpiSide::Sender, spi: INITIAL_B_TO_A },
+                DeleteEntry { side: SpiSide::Receiver, spi: INITIAL_A_TO_B },
             ],
         }),
-        Body::InvalidSpi(InvalidSpi {
-            spi: INITIAL_B_TO_A,
-            addrs: AddrPair::new(a, b).unwrap(),
-        }),
+        Body::InvalidSpi(InvalidSpi { spi: INITIAL_B_TO_A, addrs: AddrPair::new(a, b).unwrap() }),
         Body::RekeyInit(RekeyInit {
             nonce: [7; 32],
             public: [9; 32],
@@ -67,13 +58,8 @@ fn harmful(sim: &Sim) -> Vec<Body> {
             aead: Aead::Aes128Gcm,
             esn: true,
         }),
-        Body::RekeyDone(RekeyDone {
-            spi_i: 0x4444,
-            spi_r: 0x5555,
-        }),
-        Body::Hello(Hello {
-            epoch: u64::MAX / 2,
-        }),
+        Body::RekeyDone(RekeyDone { spi_i: 0x4444, spi_r: 0x5555 }),
+        Body::Hello(Hello { epoch: u64::MAX / 2 }),
     ]
 }
 
@@ -96,30 +82,18 @@ fn forged_damaged_truncated_misrouted_and_garbage_datagrams_change_nothing() {
     // Wrong PSK.
     let wrong = MacKey::derive(b"not the psk", TUNNEL);
     for (k, body) in harmful(&sim).into_iter().enumerate() {
-        let m = Message {
-            tunnel_id: TUNNEL,
-            msg_id: id + k as u64,
-            body,
-        };
+        let m = Message { tunnel_id: TUNNEL, msg_id: id + k as u64, body };
         sim.inject(1, &m.to_bytes(&wrong));
         expected.rx_forged += 1;
     }
     // Right key, another tunnel's id (misrouted, or another tunnel sharing the PSK).
     for body in harmful(&sim) {
-        let m = Message {
-            tunnel_id: TunnelId(TUNNEL.0 ^ 1),
-            msg_id: id,
-            body,
-        };
+        let m = Message { tunnel_id: TunnelId(TUNNEL.0 ^ 1), msg_id: id, body };
         sim.inject(1, &m.to_bytes(&right));
         expected.rx_wrong_tunnel += 1;
     }
     // Every single-bit flip and every truncation of a genuine, fresh DELETE.
-    let delete = Message {
-        tunnel_id: TUNNEL,
-        msg_id: id,
-        body: harmful(&sim).remove(0),
-    };
+    let delete = Message { tunnel_id: TUNNEL, msg_id: id, body: harmful(&sim).remove(0) };
     let genuine = delete.to_bytes(&right);
     for bit in 0..genuine.len() * 8 {
         let mut d = genuine.clone();
@@ -131,12 +105,8 @@ fn forged_damaged_truncated_misrouted_and_garbage_datagrams_change_nothing() {
     }
     // Authentic but malformed payload (DELETE with no entry): counted, not acted on.
     let mut bad = Vec::new();
-    Message {
-        tunnel_id: TUNNEL,
-        msg_id: id,
-        body: Body::Hello(Hello { epoch: 1 }),
-    }
-    .emit_signed_part(&mut bad);
+    Message { tunnel_id: TUNNEL, msg_id: id, body: Body::Hello(Hello { epoch: 1 }) }
+        .emit_signed_part(&mut bad);
     bad[3] = 4; // type DELETE, payload "00 00 00 00 00 00 00 01": count 0
     let tag = right.tag(&bad);
     bad.extend_from_slice(&tag);
@@ -172,14 +142,8 @@ fn forged_damaged_truncated_misrouted_and_garbage_datagrams_change_nothing() {
         after.rx_forged + after.rx_malformed,
         expected.rx_forged + expected.rx_malformed + garbage
     );
-    assert!(
-        after.rx_malformed >= expected.rx_malformed + garbage - 5,
-        "{after:?}"
-    );
-    assert_eq!(
-        rejected(&after) - rejected(&base),
-        10 + bits + genuine.len() as u64 + 1 + garbage
-    );
+    assert!(after.rx_malformed >= expected.rx_malformed + garbage - 5, "{after:?}");
+    assert_eq!(rejected(&after) - rejected(&base), 10 + bits + genuine.len() as u64 + 1 + garbage);
     let rejects = sim.count_events(1, |e| matches!(e, crate::peer::Event::Rejected { .. }));
     assert!(rejects <= 3, "logs are rate-limited per kind: {rejects}");
     for f in &sim.flows {
@@ -191,22 +155,12 @@ fn forged_damaged_truncated_misrouted_and_garbage_datagrams_change_nothing() {
     // out of B's window: A's next message is then refused as a duplicate and retransmitted.)
     let last = sim.sent_datagrams[0].last().unwrap();
     let next = Message::decode_unauthenticated(last).unwrap().msg_id + 1;
-    let genuine = Message {
-        msg_id: next,
-        ..delete
-    }
-    .to_bytes(&right);
+    let genuine = Message { msg_id: next, ..delete }.to_bytes(&right);
     sim.inject(1, &genuine);
     sim.run_until(6 * S);
     assert_eq!(sim.nodes[1].peer.stats().deletes_received, 1);
-    assert_eq!(
-        sim.count_trace(1, |t| *t == Trace::RemoveOut(INITIAL_B_TO_A)),
-        1
-    );
-    assert_eq!(
-        sim.count_trace(1, |t| *t == Trace::Unpublish(INITIAL_A_TO_B)),
-        1
-    );
+    assert_eq!(sim.count_trace(1, |t| *t == Trace::RemoveOut(INITIAL_B_TO_A)), 1);
+    assert_eq!(sim.count_trace(1, |t| *t == Trace::Unpublish(INITIAL_A_TO_B)), 1);
     sim.check_consistent().unwrap();
     assert_ne!(sim.nodes[1].peer.outbound_spi(), Some(INITIAL_B_TO_A));
 }
@@ -244,10 +198,7 @@ fn replayed_copies_of_genuine_messages_change_nothing() {
     assert_eq!(after.rekeys_responded, base.rekeys_responded);
     assert_eq!(after.rekeys_completed, base.rekeys_completed);
     assert_eq!(after.invalid_spi_not_ours, base.invalid_spi_not_ours);
-    assert_eq!(
-        base.invalid_spi_not_ours, 1,
-        "the genuine notify was handled once"
-    );
+    assert_eq!(base.invalid_spi_not_ours, 1, "the genuine notify was handled once");
     sim.check_consistent().unwrap();
     for f in &sim.flows {
         assert_eq!(f.sa_lost(), 0);

@@ -22,14 +22,10 @@ fn arb_aead() -> impl Strategy<Value = Aead> {
 
 fn arb_addrs() -> impl Strategy<Value = AddrPair> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<[u8; 4]>()).prop_map(|(s, d)| AddrPair::V4 {
-            src: Ipv4Addr::from(s),
-            dst: Ipv4Addr::from(d)
-        }),
-        (any::<[u8; 16]>(), any::<[u8; 16]>()).prop_map(|(s, d)| AddrPair::V6 {
-            src: Ipv6Addr::from(s),
-            dst: Ipv6Addr::from(d)
-        }),
+        (any::<[u8; 4]>(), any::<[u8; 4]>())
+            .prop_map(|(s, d)| AddrPair::V4 { src: Ipv4Addr::from(s), dst: Ipv4Addr::from(d) }),
+        (any::<[u8; 16]>(), any::<[u8; 16]>())
+            .prop_map(|(s, d)| AddrPair::V6 { src: Ipv6Addr::from(s), dst: Ipv6Addr::from(d) }),
     ]
 }
 
@@ -40,34 +36,18 @@ fn arb_spi() -> impl Strategy<Value = u32> {
 
 fn arb_body() -> impl Strategy<Value = Body> {
     prop_oneof![
-        (
-            any::<[u8; 32]>(),
-            any::<[u8; 32]>(),
-            arb_spi(),
-            arb_aead(),
-            any::<bool>()
-        )
-            .prop_map(
-                |(nonce, public, spi, aead, esn)| Body::RekeyInit(RekeyInit {
-                    nonce,
-                    public,
-                    spi,
-                    aead,
-                    esn
-                })
-            ),
-        (
-            any::<u64>(),
-            any::<[u8; 32]>(),
-            any::<[u8; 32]>(),
-            arb_spi()
-        )
-            .prop_map(|(echo, nonce, public, spi)| Body::RekeyResp(RekeyResp {
-                echo,
+        (any::<[u8; 32]>(), any::<[u8; 32]>(), arb_spi(), arb_aead(), any::<bool>()).prop_map(
+            |(nonce, public, spi, aead, esn)| Body::RekeyInit(RekeyInit {
                 nonce,
                 public,
-                spi
-            })),
+                spi,
+                aead,
+                esn
+            })
+        ),
+        (any::<u64>(), any::<[u8; 32]>(), any::<[u8; 32]>(), arb_spi()).prop_map(
+            |(echo, nonce, public, spi)| Body::RekeyResp(RekeyResp { echo, nonce, public, spi })
+        ),
         (arb_spi(), arb_spi())
             .prop_map(|(spi_i, spi_r)| Body::RekeyDone(RekeyDone { spi_i, spi_r })),
         prop::collection::vec((any::<bool>(), arb_spi()), 1..=64).prop_map(|v| {
@@ -75,11 +55,7 @@ fn arb_body() -> impl Strategy<Value = Body> {
                 entries: v
                     .into_iter()
                     .map(|(s, spi)| DeleteEntry {
-                        side: if s {
-                            SpiSide::Sender
-                        } else {
-                            SpiSide::Receiver
-                        },
+                        side: if s { SpiSide::Sender } else { SpiSide::Receiver },
                         spi,
                     })
                     .collect(),
@@ -104,11 +80,7 @@ fn arb_body() -> impl Strategy<Value = Body> {
                 Just(AckStatus::TemporaryFailure)
             ]
         )
-            .prop_map(|(echo, acked, status)| Body::Ack(Ack {
-                echo,
-                acked,
-                status
-            })),
+            .prop_map(|(echo, acked, status)| Body::Ack(Ack { echo, acked, status })),
     ]
 }
 

@@ -9,10 +9,7 @@ use std::net::IpAddr;
 /// Asserts that every packet lost to SA state in flow `f` was lost within `[from, to]`.
 fn losses_within(f: &Flow, from: u64, to: u64) {
     for &t in &f.sa_loss_times {
-        assert!(
-            (from..=to).contains(&t),
-            "packet lost at {t} ns, outside [{from}, {to}]: {f:?}"
-        );
+        assert!((from..=to).contains(&t), "packet lost at {t} ns, outside [{from}, {to}]: {f:?}");
     }
 }
 
@@ -25,9 +22,7 @@ fn invalid_spi_notify_makes_the_sender_drop_its_stale_sa_and_rekey() {
     let mut sim = Sim::new(Params::default());
     sim.run_until(S);
     // Inject the desync: B forgets the inbound SA A sends with, without telling A.
-    sim.with_peer(1, |p, a, _| {
-        assert!(p.debug_forget_inbound(INITIAL_A_TO_B, a))
-    });
+    sim.with_peer(1, |p, a, _| assert!(p.debug_forget_inbound(INITIAL_A_TO_B, a)));
     let t_fault = sim.now;
     sim.run_until(4 * S);
 
@@ -38,20 +33,14 @@ fn invalid_spi_notify_makes_the_sender_drop_its_stale_sa_and_rekey() {
     assert_eq!(
         sim.count_events(0, |e| matches!(
             e,
-            Event::RekeyStarted {
-                reason: RekeyReason::InvalidSpi,
-                ..
-            }
+            Event::RekeyStarted { reason: RekeyReason::InvalidSpi, .. }
         )),
         1
     );
     // A->B lost packets from the fault until the new pair was up, a few control-core
     // round trips (here ~6 ms of simulated time), then nothing; B->A never lost any.
     let ab = &sim.flows[0];
-    assert!(
-        ab.lost_no_sa > 0,
-        "the desync did black-hole packets: {ab:?}"
-    );
+    assert!(ab.lost_no_sa > 0, "the desync did black-hole packets: {ab:?}");
     losses_within(ab, t_fault, t_fault + 20 * MS);
     assert_eq!(sim.flows[1].sa_lost(), 0);
     assert_ne!(sim.nodes[0].peer.outbound_spi(), Some(INITIAL_A_TO_B));
@@ -66,30 +55,20 @@ fn invalid_spi_notify_for_an_spi_we_do_not_send_with_is_ignored() {
     let mut sim = Sim::new(Params::default());
     sim.run_until(S);
     let (src, dst) = addrs(&sim, 0, 1);
-    sim.with_peer(1, |p, _, now| {
-        assert!(p.invalid_spi_seen(now, 0xdead_beef, src, dst))
-    });
+    sim.with_peer(1, |p, _, now| assert!(p.invalid_spi_seen(now, 0xdead_beef, src, dst)));
     // A second sighting within the holdoff sends nothing more.
-    sim.with_peer(1, |p, _, now| {
-        assert!(!p.invalid_spi_seen(now, 0xdead_beef, src, dst))
-    });
+    sim.with_peer(1, |p, _, now| assert!(!p.invalid_spi_seen(now, 0xdead_beef, src, dst)));
     sim.run_until(2 * S);
     let (a, b) = (sim.nodes[0].peer.stats(), sim.nodes[1].peer.stats());
     assert_eq!(b.invalid_spi_sent, 1);
     assert_eq!(b.invalid_spi_suppressed, 1);
     assert_eq!(a.invalid_spi_not_ours, 1);
-    assert_eq!(
-        a.invalid_spi_acted + a.rekeys_initiated + a.rekeys_responded,
-        0
-    );
+    assert_eq!(a.invalid_spi_acted + a.rekeys_initiated + a.rekeys_responded, 0);
     assert_eq!(sim.nodes[0].peer.outbound_spi(), Some(INITIAL_A_TO_B));
     assert_eq!(
         sim.count_events(0, |e| matches!(
             e,
-            Event::InvalidSpiReceived {
-                spi: 0xdead_beef,
-                outcome: InvalidSpiOutcome::NotOurs
-            }
+            Event::InvalidSpiReceived { spi: 0xdead_beef, outcome: InvalidSpiOutcome::NotOurs }
         )),
         1
     );
@@ -109,9 +88,7 @@ fn invalid_spi_notify_right_after_a_switch_is_a_transient() {
     let out = sim.nodes[0].peer.outbound_spi().unwrap();
     assert_ne!(out, INITIAL_A_TO_B);
     let (src, dst) = addrs(&sim, 0, 1);
-    sim.with_peer(1, |p, _, now| {
-        assert!(p.invalid_spi_seen(now, out, src, dst))
-    });
+    sim.with_peer(1, |p, _, now| assert!(p.invalid_spi_seen(now, out, src, dst)));
     sim.run_until(2 * S + 100 * MS); // past the notifier's 1 s holdoff
     let a = sim.nodes[0].peer.stats();
     assert_eq!((a.invalid_spi_transient, a.invalid_spi_acted), (1, 0));
@@ -119,9 +96,7 @@ fn invalid_spi_notify_right_after_a_switch_is_a_transient() {
     assert_eq!(sim.nodes[0].peer.outbound_spi(), Some(out));
     // The same notify once the SA is older than the grace period is acted on.
     let (src, dst) = addrs(&sim, 0, 1);
-    sim.with_peer(1, |p, _, now| {
-        assert!(p.invalid_spi_seen(now, out, src, dst))
-    });
+    sim.with_peer(1, |p, _, now| assert!(p.invalid_spi_seen(now, out, src, dst)));
     sim.run_until(3 * S);
     let a = sim.nodes[0].peer.stats();
     assert_eq!(a.invalid_spi_acted, 1);
@@ -143,10 +118,7 @@ fn clear_deletes_both_sides_and_brings_up_a_new_pair_by_itself() {
     assert_eq!(
         sim.count_events(0, |e| matches!(
             e,
-            Event::RekeyStarted {
-                reason: RekeyReason::Cleared,
-                ..
-            }
+            Event::RekeyStarted { reason: RekeyReason::Cleared, .. }
         )),
         1
     );
@@ -174,18 +146,12 @@ fn clear_while_the_peer_is_unreachable_recovers_when_it_answers_again() {
     sim.link_up = false;
     sim.with_peer(0, |p, a, now| p.clear(now, a));
     sim.run_until(30 * S);
-    assert!(
-        sim.count_trace(0, |t| *t == Trace::Dead) == 1,
-        "A reported the peer dead"
-    );
+    assert!(sim.count_trace(0, |t| *t == Trace::Dead) == 1, "A reported the peer dead");
     assert!(!sim.nodes[0].peer.is_alive());
     sim.link_up = true;
     let t_up = sim.now;
     sim.run_until(45 * S);
-    assert!(
-        sim.count_trace(0, |t| *t == Trace::Alive) == 1,
-        "A reported the peer back"
-    );
+    assert!(sim.count_trace(0, |t| *t == Trace::Alive) == 1, "A reported the peer back");
     sim.check_consistent().unwrap();
     for f in &sim.flows {
         // The peer is heard within one HELLO interval (5 s), the pair follows in ms.
@@ -208,26 +174,13 @@ fn peer_restart_after_long_outage_is_detected_and_the_tunnel_comes_back() {
         sim.run_until(4 * S);
         sim.crash(1);
         sim.run_until(30 * S);
-        assert_eq!(
-            sim.count_trace(0, |t| *t == Trace::Dead),
-            1,
-            "static {static_sas}"
-        );
+        assert_eq!(sim.count_trace(0, |t| *t == Trace::Dead), 1, "static {static_sas}");
         sim.restart(1, static_sas);
         let t_restart = sim.now;
         sim.run_until(40 * S);
-        assert_eq!(
-            sim.count_trace(0, |t| *t == Trace::Alive),
-            1,
-            "static {static_sas}"
-        );
-        assert_eq!(
-            sim.nodes[0].peer.stats().peer_restarts,
-            1,
-            "static {static_sas}"
-        );
-        sim.check_consistent()
-            .unwrap_or_else(|e| panic!("static {static_sas}: {e}"));
+        assert_eq!(sim.count_trace(0, |t| *t == Trace::Alive), 1, "static {static_sas}");
+        assert_eq!(sim.nodes[0].peer.stats().peer_restarts, 1, "static {static_sas}");
+        sim.check_consistent().unwrap_or_else(|e| panic!("static {static_sas}: {e}"));
         for f in &sim.flows {
             losses_within(f, t_restart, t_restart + 500 * MS);
         }

@@ -46,12 +46,7 @@ pub struct Link {
 
 impl Link {
     pub fn clean(delay: u64) -> Link {
-        Link {
-            delay,
-            jitter: 0,
-            loss: 0.0,
-            dup: 0.0,
-        }
+        Link { delay, jitter: 0, loss: 0.0, dup: 0.0 }
     }
 }
 
@@ -132,12 +127,7 @@ pub struct Alloc {
 
 impl Alloc {
     pub fn new(rng: StdRng) -> Alloc {
-        Alloc {
-            rng,
-            in_use: BTreeSet::new(),
-            bad_releases: Vec::new(),
-            exhausted: false,
-        }
+        Alloc { rng, in_use: BTreeSet::new(), bad_releases: Vec::new(), exhausted: false }
     }
 }
 
@@ -175,11 +165,7 @@ impl SaState {
         for b in key.iter().chain(salt.iter()) {
             fp = (fp ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
-        SaState {
-            key: key.to_vec(),
-            salt,
-            fp,
-        }
+        SaState { key: key.to_vec(), salt, fp }
     }
 }
 
@@ -215,21 +201,9 @@ pub struct Node {
 }
 
 enum Ev {
-    Ctrl {
-        to: usize,
-        bytes: Vec<u8>,
-    },
-    Apply {
-        node: usize,
-        incarnation: u32,
-        actions: Vec<Action>,
-    },
-    Data {
-        to: usize,
-        spi: u32,
-        fp: u64,
-        seq: u64,
-    },
+    Ctrl { to: usize, bytes: Vec<u8> },
+    Apply { node: usize, incarnation: u32, actions: Vec<Action> },
+    Data { to: usize, spi: u32, fp: u64, seq: u64 },
 }
 
 /// What an interceptor decides for one peer-channel datagram.
@@ -296,10 +270,7 @@ impl Sim {
     }
 
     fn make_node(p: &Params, i: usize, now: u64, incarnation: u32, static_sas: bool) -> Node {
-        let seed = p
-            .seed
-            .wrapping_mul(1000)
-            .wrapping_add(i as u64 * 100 + u64::from(incarnation));
+        let seed = p.seed.wrapping_mul(1000).wrapping_add(i as u64 * 100 + u64::from(incarnation));
         let (out, inb) = if i == 0 {
             (INITIAL_A_TO_B, INITIAL_B_TO_A)
         } else {
@@ -311,21 +282,13 @@ impl Sim {
             alloc.in_use.insert(inb);
             dp.inbound.insert(inb, initial_key(inb));
             dp.outbound = Some((out, initial_key(out)));
-            InitialSas {
-                outbound: Some(out),
-                inbound: vec![inb],
-            }
+            InitialSas { outbound: Some(out), inbound: vec![inb] }
         } else {
             InitialSas::default()
         };
-        let peer = Peer::new(
-            config(p, i),
-            initial,
-            now,
-            WALL_BASE + now,
-            StdRng::seed_from_u64(seed),
-        )
-        .expect("valid config");
+        let peer =
+            Peer::new(config(p, i), initial, now, WALL_BASE + now, StdRng::seed_from_u64(seed))
+                .expect("valid config");
         Node {
             peer,
             alloc,
@@ -354,11 +317,7 @@ impl Sim {
             let incarnation = self.nodes[i].incarnation;
             self.push(
                 self.now + self.params.ctrl_delay,
-                Ev::Apply {
-                    node: i,
-                    incarnation,
-                    actions,
-                },
+                Ev::Apply { node: i, incarnation, actions },
             );
         }
     }
@@ -385,11 +344,7 @@ impl Sim {
         if !self.link_up || !self.nodes[from].up || !to_up {
             return false;
         }
-        let copies = if self.link_rng.random_bool(self.params.link.dup) {
-            2
-        } else {
-            1
-        };
+        let copies = if self.link_rng.random_bool(self.params.link.dup) { 2 } else { 1 };
         let mut any = false;
         for _ in 0..copies {
             if self.link_rng.random_bool(self.params.link.loss) {
@@ -425,13 +380,7 @@ impl Sim {
                     };
                     if let Some(extra) = extra {
                         self.transmit(i, |sim, at| {
-                            sim.push(
-                                at + extra,
-                                Ev::Ctrl {
-                                    to: 1 - i,
-                                    bytes: bytes.clone(),
-                                },
-                            )
+                            sim.push(at + extra, Ev::Ctrl { to: 1 - i, bytes: bytes.clone() })
                         });
                     }
                     Trace::Sent(msg.body.msg_type())
@@ -485,17 +434,8 @@ impl Sim {
                 continue;
             };
             let (spi, fp) = (*spi, sa.fp);
-            let sent = self.transmit(i, |sim, at| {
-                sim.push(
-                    at,
-                    Ev::Data {
-                        to: 1 - i,
-                        spi,
-                        fp,
-                        seq,
-                    },
-                )
-            });
+            let sent =
+                self.transmit(i, |sim, at| sim.push(at, Ev::Data { to: 1 - i, spi, fp, seq }));
             if !sent {
                 if self.nodes[1 - i].up {
                     self.flows[i].link_lost += 1;
@@ -547,10 +487,8 @@ impl Sim {
     pub fn run_until(&mut self, t: u64) {
         loop {
             let next_ev = self.queue.keys().next().map(|k| k.0);
-            let next_timer = (0..2)
-                .filter(|&i| self.nodes[i].up)
-                .filter_map(|i| self.timers[i])
-                .min();
+            let next_timer =
+                (0..2).filter(|&i| self.nodes[i].up).filter_map(|i| self.timers[i]).min();
             let next_data = self.params.data_interval.map(|_| self.next_data);
             let Some(next) = [next_ev, next_timer, next_data].into_iter().flatten().min() else {
                 self.now = t;
@@ -569,11 +507,7 @@ impl Sim {
                             self.inject(to, &bytes);
                         }
                     }
-                    Ev::Apply {
-                        node,
-                        incarnation,
-                        actions,
-                    } => {
+                    Ev::Apply { node, incarnation, actions } => {
                         if self.nodes[node].incarnation == incarnation && self.nodes[node].up {
                             self.apply(node, actions);
                         }
@@ -630,9 +564,7 @@ impl Sim {
             let published: BTreeSet<u32> = me.dp.inbound.keys().copied().collect();
             let booked: BTreeSet<u32> = me.peer.inbound_spis().into_iter().collect();
             if published != booked {
-                return Err(format!(
-                    "node {i}: data plane {published:x?} != peer {booked:x?}"
-                ));
+                return Err(format!("node {i}: data plane {published:x?} != peer {booked:x?}"));
             }
             if me.alloc.in_use != booked {
                 return Err(format!(
@@ -660,11 +592,8 @@ impl Sim {
     pub fn dump(&self, from: u64) {
         for i in 0..2 {
             let n = &self.nodes[i];
-            let mut all: Vec<(u64, String)> = n
-                .trace
-                .iter()
-                .map(|(t, x)| (*t, format!("{x:x?}")))
-                .collect();
+            let mut all: Vec<(u64, String)> =
+                n.trace.iter().map(|(t, x)| (*t, format!("{x:x?}"))).collect();
             all.extend(n.events.iter().map(|(t, e)| (*t, format!("{e}"))));
             all.sort_by_key(|x| x.0);
             for (t, x) in all.into_iter().filter(|x| x.0 >= from) {

@@ -53,10 +53,7 @@ fn report(name: &str, sim: &Sim) {
 fn in_flight(f: &Flow, link: &Link) -> u64 {
     let bound = (link.delay + link.jitter) / (100 * US) + 1;
     let n = f.offered - f.accounted();
-    assert!(
-        n <= bound,
-        "{n} packets unaccounted for (bound {bound}): {f:?}"
-    );
+    assert!(n <= bound, "{n} packets unaccounted for (bound {bound}): {f:?}");
     n
 }
 
@@ -64,21 +61,14 @@ fn assert_settled(sim: &Sim) {
     sim.check_consistent().unwrap();
     for n in &sim.nodes {
         assert!(n.peer.is_idle());
-        assert_eq!(
-            n.peer.inbound_spis().len(),
-            1,
-            "old SAs retired after the overlap"
-        );
+        assert_eq!(n.peer.inbound_spis().len(), 1, "old SAs retired after the overlap");
     }
 }
 
 #[test]
 fn rekey_storm_make_before_break_loses_no_packet() {
     let link = Link::clean(MS);
-    let (sim, triggers) = storm(Params {
-        link,
-        ..Params::default()
-    });
+    let (sim, triggers) = storm(Params { link, ..Params::default() });
     report("make-before-break", &sim);
     for f in &sim.flows {
         assert!(f.offered > 190_000);
@@ -101,11 +91,7 @@ fn rekey_storm_make_before_break_loses_no_packet() {
 fn rekey_storm_outbound_first_loses_packets() {
     let link = Link::clean(MS);
     let order = RekeyOrder::OutboundFirst;
-    let (sim, triggers) = storm(Params {
-        link,
-        order,
-        ..Params::default()
-    });
+    let (sim, triggers) = storm(Params { link, order, ..Params::default() });
     report("outbound-first", &sim);
     for f in &sim.flows {
         // The responder sends under the new SPI one control-core delay before the
@@ -114,10 +100,7 @@ fn rekey_storm_outbound_first_loses_packets() {
         assert_eq!(f.no_outbound + f.lost_bad_key, 0);
     }
     let lost: u64 = sim.flows.iter().map(|f| f.lost_no_sa).sum();
-    assert!(
-        lost >= triggers[0] + triggers[1],
-        "at least one packet per rekey: {lost}"
-    );
+    assert!(lost >= triggers[0] + triggers[1], "at least one packet per rekey: {lost}");
     // The invalid-SPI notifies this causes arrive within the grace period: ignored.
     for n in &sim.nodes {
         assert_eq!(n.peer.stats().invalid_spi_acted, 0);
@@ -131,36 +114,21 @@ fn rekey_storm_outbound_first_loses_packets() {
 /// rekeys but never leaves a sender without an SA nor makes it use one the receiver lacks.
 #[test]
 fn rekey_storm_over_lossy_duplicating_reordering_link_converges_without_sa_loss() {
-    let link = Link {
-        delay: MS,
-        jitter: 2 * MS,
-        loss: 0.10,
-        dup: 0.05,
-    };
-    let (sim, _) = storm(Params {
-        link,
-        seed: 7,
-        ..Params::default()
-    });
+    let link = Link { delay: MS, jitter: 2 * MS, loss: 0.10, dup: 0.05 };
+    let (sim, _) = storm(Params { link, seed: 7, ..Params::default() });
     report("lossy", &sim);
     for f in &sim.flows {
         assert_eq!(f.lost_no_sa, 0, "{f:?}");
         assert_eq!(f.lost_bad_key, 0, "{f:?}");
         assert_eq!(f.no_outbound, 0, "{f:?}");
-        assert!(
-            f.link_lost > 0 && f.duplicates > 0,
-            "the link did lose and duplicate"
-        );
+        assert!(f.link_lost > 0 && f.duplicates > 0, "the link did lose and duplicate");
         in_flight(f, &link);
     }
     let completed: u64 = sim.nodes[0].peer.stats().rekeys_completed;
     assert!(completed >= 100, "rekeys kept completing: {completed}");
     for n in &sim.nodes {
         let s = n.peer.stats();
-        assert!(
-            s.tx_retransmits > 0 && s.rx_replayed > 0,
-            "impairments exercised: {s:?}"
-        );
+        assert!(s.tx_retransmits > 0 && s.rx_replayed > 0, "impairments exercised: {s:?}");
         assert_eq!(s.peer_dead, 0);
         assert_eq!(s.rx_forged + s.rx_malformed, 0);
     }
@@ -176,19 +144,9 @@ fn soak_lossy_storms_over_many_seeds() {
     let env = |k: &str, d: f64| std::env::var(k).map(|s| s.parse().unwrap()).unwrap_or(d);
     let (seeds, loss) = (env("SOAK_SEEDS", 30.0) as u64, env("SOAK_LOSS", 0.15));
     for seed in 0..seeds {
-        let link = Link {
-            delay: MS,
-            jitter: 3 * MS,
-            loss,
-            dup: 0.1,
-        };
+        let link = Link { delay: MS, jitter: 3 * MS, loss, dup: 0.1 };
         let data_interval = Some(MS);
-        let (mut sim, _) = storm(Params {
-            link,
-            seed,
-            data_interval,
-            ..Params::default()
-        });
+        let (mut sim, _) = storm(Params { link, seed, data_interval, ..Params::default() });
         sim.stop_data();
         sim.run_until(100 * S);
         for f in &sim.flows {
@@ -196,9 +154,6 @@ fn soak_lossy_storms_over_many_seeds() {
         }
         assert_settled(&sim);
         let s = sim.nodes[0].peer.stats();
-        eprintln!(
-            "seed {seed}: completed {} peer_dead {}",
-            s.rekeys_completed, s.peer_dead
-        );
+        eprintln!("seed {seed}: completed {} peer_dead {}", s.rekeys_completed, s.peer_dead);
     }
 }
