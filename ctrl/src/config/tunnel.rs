@@ -12,10 +12,11 @@ use super::model::{
     Gateway, Lifetimes, Limits, MAX_MTU, MAX_PSK_LEN, MIN_MTU, MIN_MTU_IPV6, MIN_SPI, NatT,
     SaConfig, Tunnel,
 };
+use super::overlap::PrefixSet;
 use super::prefix::Prefix;
 use super::raw::{Dir, RawLifetime, RawSa, RawTunnel, S};
 use super::secret::Secret;
-use super::validate::Ctx;
+use super::validate::{Ctx, KeyBytes};
 use super::values::{family, hex_bytes, in_range, mac, psk, unicast_addr};
 
 const MAX_NAME_LEN: usize = 64;
@@ -33,7 +34,7 @@ pub(crate) fn tunnel(
     let f = |name: &str| format!("{p}.{name}");
 
     let name = ctx.check(&f("name"), &t.name, |s| check_name(s))?;
-    if let Some(k) = earlier.iter().position(|e| e.name == name) {
+    if let Some(&k) = ctx.earlier.names.get(&name) {
         let line = ctx.line_of(&format!("tunnel[{k}].name"));
         return Err(ctx.err(
             &f("name"),
@@ -43,7 +44,7 @@ pub(crate) fn tunnel(
     }
 
     let peer = ctx.check(&f("peer"), &t.peer, |s| unicast_addr(s))?;
-    if let Some(k) = earlier.iter().position(|e| e.peer == peer) {
+    if let Some(&k) = ctx.earlier.peers.get(&peer) {
         let line = ctx.line_of(&format!("tunnel[{k}].peer"));
         return Err(ctx.err(
             &f("peer"),
@@ -83,7 +84,7 @@ pub(crate) fn tunnel(
         })?,
     };
     let own = [Some(local), gw.local_for(peer)];
-    if own.contains(&Some(peer)) || earlier.iter().any(|e| e.local == peer) {
+    if own.contains(&Some(peer)) || ctx.earlier.locals.contains(&peer) {
         return Err(ctx.err(
             &f("peer"),
             &t.peer,
@@ -91,7 +92,7 @@ pub(crate) fn tunnel(
         ));
     }
 
-    if let Some(e) = earlier.iter().find(|e| e.peer == local) {
+    if let Some(e) = ctx.earlier.peers.get(&local).map(|&k| &earlier[k]) {
         let field = if t.local.is_some() {
             f("local")
         } else {
@@ -210,31 +211,33 @@ fn selectors(
         return Err(ctx.err(&field, raw, "empty: a tunnel needs at least one selector"));
     }
     let mut out: Vec<Prefix> = Vec::new();
+    // This tunnel's own selectors, and (in `ctx.earlier`) every earlier tunnel's: each
+    // answers with the first overlapping selector in file order, as a scan would.
+    let mut own = PrefixSet::new();
     for (k, s) in raw.get_ref().iter().enumerate() {
         let sf = format!("{field}[{k}]");
         let pre = ctx.check(&sf, s, |s| s.parse::<Prefix>().map_err(|e| e.to_string()))?;
-        if let Some(m) = out.iter().position(|o| o.overlaps(&pre)) {
+        if let Some((o, m)) = own.first_overlap(&pre) {
             let line = ctx.line_of(&format!("{field}[{m}]"));
             return Err(ctx.err(
                 &sf,
                 s,
-                format!("{pre} overlaps {} of the same tunnel (line {line})", out[m]),
+                format!("{pre} overlaps {o} of the same tunnel (line {line})"),
             ));
         }
-        for (ti, t) in earlier.iter().enumerate() {
-            if let Some(m) = t.selectors.iter().position(|o| o.overlaps(&pre)) {
-                let line = ctx.line_of(&format!("tunnel[{ti}].selectors[{m}]"));
-                return Err(ctx.err(
-                    &sf,
-                    s,
-                    format!(
-                        "{pre} overlaps {} of tunnel \"{}\" (line {line}); a packet must match \
-                         one tunnel only",
-                        t.selectors[m], t.name
-                    ),
-                ));
-            }
+        if let Some((o, (ti, m))) = ctx.earlier.selectors().first_overlap(&pre) {
+            let line = ctx.line_of(&format!("tunnel[{ti}].selectors[{m}]"));
+            return Err(ctx.err(
+                &sf,
+                s,
+                format!(
+                    "{pre} overlaps {o} of tunnel \"{}\" (line {line}); a packet must match \
+                     one tunnel only",
+                    earlier[ti].name
+                ),
+            ));
         }
+        own.insert(pre, k);
         out.push(pre);
     }
     Ok(out)
@@ -462,7 +465,8 @@ fn sa_config(ctx: &mut Ctx<'_>, sp: &str, sa: &RawSa, dir: Dir) -> Result<SaConf
     let key = ctx.check(&key_field, &sa.key, |k| {
         hex_bytes(k, aead.key_len(), &format!(" for {aead}"))
     })?;
-    if let Some((_, other, line)) = ctx.keys.iter().find(|(k, _, _)| k.expose()[..] == key[..]) {
+    let probe = KeyBytes(Secret::new(key.to_vec()));
+    if let Some((other, line)) = ctx.keys.get(&probe) {
         return Err(ctx.err(
             &key_field,
             &sa.key,
@@ -472,9 +476,9 @@ fn sa_config(ctx: &mut Ctx<'_>, sp: &str, sa: &RawSa, dir: Dir) -> Result<SaConf
             ),
         ));
     }
-    let key = Secret::new(key.to_vec());
+    let key = probe.0;
     let line = ctx.line_of(&key_field);
-    ctx.keys.push((key.clone(), sp.to_owned(), line));
+    ctx.keys.insert(KeyBytes(key.clone()), (sp.to_owned(), line));
     let salt_bytes = ctx.check(&format!("{sp}.salt"), &sa.salt, |s| hex_bytes(s, 4, ""))?;
     let mut salt = [0u8; 4];
     salt.copy_from_slice(&salt_bytes);
