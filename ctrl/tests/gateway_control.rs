@@ -226,3 +226,56 @@ fn the_control_api_drives_a_running_gateway() {
         assert_ne!(gw.spis(0).allocate(), Some(spi));
     }
 }
+
+/// Many tunnels: each tunnel's entry in the stats document lists its own SAs and only
+/// them, in the order a per-tunnel filter gave (outbound, then inbound). The document
+/// groups the inbound SAs in one pass; it used to filter all of them for every tunnel.
+#[test]
+fn the_stats_document_puts_each_sa_under_its_tunnel_at_scale() {
+    use std::fmt::Write;
+    let n = 2000u32;
+    let mut text = String::from(
+        "[gateway]\nprotected_port = 0\nunprotected_port = 1\nlocal = \"192.0.2.1\"\n",
+    );
+    for i in 0..n {
+        let k = format!("{i:08x}");
+        write!(
+            text,
+            "[[tunnel]]\nname = \"t{i}\"\npeer = \"{}\"\nnext_hop_mac = \"02:00:00:00:01:01\"\n\
+             selectors = [\"{}/28\"]\n\
+             [[tunnel.sa]]\ndir = \"out\"\nspi = {:#x}\naead = \"aes-128-gcm\"\n\
+             key = \"{k}0011223344556677{k}\"\nsalt = \"c0ffee01\"\n\
+             [[tunnel.sa]]\ndir = \"in\"\nspi = {:#x}\naead = \"aes-128-gcm\"\n\
+             key = \"{k}8899aabbccddeeff{k}\"\nsalt = \"c0ffee02\"\n",
+            std::net::Ipv4Addr::from(0xac10_0001 + i),
+            std::net::Ipv4Addr::from(0x0a00_0000 + 16 * i),
+            0x10_0000 + i,
+            0x20_0000 + (n - 1 - i), // inbound SPIs in the opposite order to the tunnels
+        )
+        .unwrap();
+    }
+    let cfg = config::parse(&text, "big.toml").unwrap_or_else(|e| panic!("{e}"));
+    let macs = [[2, 0, 0, 0, 0xaa, 0], [2, 0, 0, 0, 0xaa, 1]];
+    let mut sharding = Sharding::new(2, 2, Some(rss()));
+    let (writer, tunnels) = build::tables(&cfg, 2, macs, &mut sharding, 64).unwrap();
+    let shared: Shared<HeapBuf> = Shared::new(writer.tables(), 2, 64, 16);
+    let alloc = Box::new(|f: &[u8]| Some(HeapBuf::new(f)));
+    let mut gw = GatewayControl::new(
+        writer,
+        &shared,
+        sharding,
+        build::spi_pool(&cfg),
+        tunnels,
+        Instant::now(),
+        alloc,
+    );
+    build::publish_static(&mut gw, &cfg, 0, true).unwrap();
+    let json = gw.tunnels_json();
+    assert_eq!(json.len(), n as usize);
+    for (i, t) in json.iter().enumerate() {
+        let i = i as u32;
+        assert_eq!(t.name, format!("t{i}"));
+        let spis: Vec<u32> = t.sa.iter().map(|s| s.spi).collect();
+        assert_eq!(spis, [0x10_0000 + i, 0x20_0000 + (n - 1 - i)], "tunnel t{i}");
+    }
+}

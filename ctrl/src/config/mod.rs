@@ -15,6 +15,7 @@
 
 mod error;
 mod model;
+mod overlap;
 mod prefix;
 mod raw;
 mod secret;

@@ -12,10 +12,11 @@ use super::model::{
     Gateway, Lifetimes, Limits, MAX_MTU, MAX_PSK_LEN, MIN_MTU, MIN_MTU_IPV6, MIN_SPI, NatT,
     SaConfig, Tunnel,
 };
+use super::overlap::PrefixSet;
 use super::prefix::Prefix;
 use super::raw::{Dir, RawLifetime, RawSa, RawTunnel, S};
 use super::secret::Secret;
-use super::validate::Ctx;
+use super::validate::{Ctx, KeyBytes};
 use super::values::{family, hex_bytes, in_range, mac, psk, unicast_addr};
 
 const MAX_NAME_LEN: usize = 64;
@@ -33,7 +34,7 @@ pub(crate) fn tunnel(
     let f = |name: &str| format!("{p}.{name}");
 
     let name = ctx.check(&f("name"), &t.name, |s| check_name(s))?;
-    if let Some(k) = earlier.iter().position(|e| e.name == name) {
+    if let Some(&k) = ctx.earlier.names.get(&name) {
         let line = ctx.line_of(&format!("tunnel[{k}].name"));
         return Err(ctx.err(
             &f("name"),
@@ -43,7 +44,7 @@ pub(crate) fn tunnel(
     }
 
     let peer = ctx.check(&f("peer"), &t.peer, |s| unicast_addr(s))?;
-    if let Some(k) = earlier.iter().position(|e| e.peer == peer) {
+    if let Some(&k) = ctx.earlier.peers.get(&peer) {
         let line = ctx.line_of(&format!("tunnel[{k}].peer"));
         return Err(ctx.err(
             &f("peer"),
@@ -61,7 +62,11 @@ pub(crate) fn tunnel(
                 return Err(ctx.err(
                     &f("local"),
                     l,
-                    format!("{local} is {} but peer {peer} is {}", family(local), family(peer)),
+                    format!(
+                        "{local} is {} but peer {peer} is {}",
+                        family(local),
+                        family(peer)
+                    ),
                 ));
             }
             local
@@ -79,12 +84,20 @@ pub(crate) fn tunnel(
         })?,
     };
     let own = [Some(local), gw.local_for(peer)];
-    if own.contains(&Some(peer)) || earlier.iter().any(|e| e.local == peer) {
-        return Err(ctx.err(&f("peer"), &t.peer, format!("{peer} is this gateway's own address")));
+    if own.contains(&Some(peer)) || ctx.earlier.locals.contains(&peer) {
+        return Err(ctx.err(
+            &f("peer"),
+            &t.peer,
+            format!("{peer} is this gateway's own address"),
+        ));
     }
 
-    if let Some(e) = earlier.iter().find(|e| e.peer == local) {
-        let field = if t.local.is_some() { f("local") } else { f("peer") };
+    if let Some(e) = ctx.earlier.peers.get(&local).map(|&k| &earlier[k]) {
+        let field = if t.local.is_some() {
+            f("local")
+        } else {
+            f("peer")
+        };
         let line = ctx.line_of(&field);
         return Err(ctx.err_at(
             line,
@@ -198,31 +211,33 @@ fn selectors(
         return Err(ctx.err(&field, raw, "empty: a tunnel needs at least one selector"));
     }
     let mut out: Vec<Prefix> = Vec::new();
+    // This tunnel's own selectors, and (in `ctx.earlier`) every earlier tunnel's: each
+    // answers with the first overlapping selector in file order, as a scan would.
+    let mut own = PrefixSet::new();
     for (k, s) in raw.get_ref().iter().enumerate() {
         let sf = format!("{field}[{k}]");
         let pre = ctx.check(&sf, s, |s| s.parse::<Prefix>().map_err(|e| e.to_string()))?;
-        if let Some(m) = out.iter().position(|o| o.overlaps(&pre)) {
+        if let Some((o, m)) = own.first_overlap(&pre) {
             let line = ctx.line_of(&format!("{field}[{m}]"));
             return Err(ctx.err(
                 &sf,
                 s,
-                format!("{pre} overlaps {} of the same tunnel (line {line})", out[m]),
+                format!("{pre} overlaps {o} of the same tunnel (line {line})"),
             ));
         }
-        for (ti, t) in earlier.iter().enumerate() {
-            if let Some(m) = t.selectors.iter().position(|o| o.overlaps(&pre)) {
-                let line = ctx.line_of(&format!("tunnel[{ti}].selectors[{m}]"));
-                return Err(ctx.err(
-                    &sf,
-                    s,
-                    format!(
-                        "{pre} overlaps {} of tunnel \"{}\" (line {line}); a packet must match \
-                         one tunnel only",
-                        t.selectors[m], t.name
-                    ),
-                ));
-            }
+        if let Some((o, (ti, m))) = ctx.earlier.selectors().first_overlap(&pre) {
+            let line = ctx.line_of(&format!("tunnel[{ti}].selectors[{m}]"));
+            return Err(ctx.err(
+                &sf,
+                s,
+                format!(
+                    "{pre} overlaps {o} of tunnel \"{}\" (line {line}); a packet must match \
+                     one tunnel only",
+                    earlier[ti].name
+                ),
+            ));
         }
+        own.insert(pre, k);
         out.push(pre);
     }
     Ok(out)
@@ -248,7 +263,11 @@ fn natt(
         let field = format!("{p}.{name}");
         let n = ctx.check(&field, v, |n| in_range(*n, 1, 65535, "a UDP port"))? as u16;
         if !on {
-            return Err(ctx.err(&field, v, "set but natt is not true; enable natt or remove it"));
+            return Err(ctx.err(
+                &field,
+                v,
+                "set but natt is not true; enable natt or remove it",
+            ));
         }
         Ok(n)
     };
@@ -274,7 +293,10 @@ fn natt(
             ),
         ));
     }
-    Ok(Some(NatT { local_port, peer_port }))
+    Ok(Some(NatT {
+        local_port,
+        peer_port,
+    }))
 }
 
 /// The largest `psk_file` read: a hex PSK of `MAX_PSK_LEN` bytes, its `0x` and line ends.
@@ -288,9 +310,11 @@ fn psk_of(
     t: &RawTunnel,
 ) -> Result<Option<Secret<Vec<u8>>>, ConfigError> {
     match (&t.psk, &t.psk_file) {
-        (Some(_), Some(file)) => {
-            Err(ctx.err(&format!("{p}.psk_file"), file, "psk and psk_file are both set; give one"))
-        }
+        (Some(_), Some(file)) => Err(ctx.err(
+            &format!("{p}.psk_file"),
+            file,
+            "psk and psk_file are both set; give one",
+        )),
         (Some(v), None) => {
             let bytes = ctx.check(&format!("{p}.psk"), v, |s| psk(s))?;
             Ok(Some(Secret::new(bytes.to_vec())))
@@ -404,8 +428,15 @@ fn lifetimes(
             ));
         }
     }
-    let limits = |a: [Option<u64>; 3]| Limits { seconds: a[0], bytes: a[1], packets: a[2] };
-    Ok(Lifetimes { soft: limits(soft), hard: limits(hard) })
+    let limits = |a: [Option<u64>; 3]| Limits {
+        seconds: a[0],
+        bytes: a[1],
+        packets: a[2],
+    };
+    Ok(Lifetimes {
+        soft: limits(soft),
+        hard: limits(hard),
+    })
 }
 
 /// One SA's own fields, plus the gateway-wide checks: an inbound SPI is unique across
@@ -431,9 +462,11 @@ fn sa_config(ctx: &mut Ctx<'_>, sp: &str, sa: &RawSa, dir: Dir) -> Result<SaConf
     ctx.note(&format!("{sp}.aead"), &sa.aead);
     let aead = *sa.aead.get_ref();
     let key_field = format!("{sp}.key");
-    let key =
-        ctx.check(&key_field, &sa.key, |k| hex_bytes(k, aead.key_len(), &format!(" for {aead}")))?;
-    if let Some((_, other, line)) = ctx.keys.iter().find(|(k, _, _)| k.expose()[..] == key[..]) {
+    let key = ctx.check(&key_field, &sa.key, |k| {
+        hex_bytes(k, aead.key_len(), &format!(" for {aead}"))
+    })?;
+    let probe = KeyBytes(Secret::new(key.to_vec()));
+    if let Some((other, line)) = ctx.keys.get(&probe) {
         return Err(ctx.err(
             &key_field,
             &sa.key,
@@ -443,14 +476,19 @@ fn sa_config(ctx: &mut Ctx<'_>, sp: &str, sa: &RawSa, dir: Dir) -> Result<SaConf
             ),
         ));
     }
-    let key = Secret::new(key.to_vec());
+    let key = probe.0;
     let line = ctx.line_of(&key_field);
-    ctx.keys.push((key.clone(), sp.to_owned(), line));
+    ctx.keys.insert(KeyBytes(key.clone()), (sp.to_owned(), line));
     let salt_bytes = ctx.check(&format!("{sp}.salt"), &sa.salt, |s| hex_bytes(s, 4, ""))?;
     let mut salt = [0u8; 4];
     salt.copy_from_slice(&salt_bytes);
     let salt = Secret::new(salt);
-    Ok(SaConfig { spi, aead, key, salt })
+    Ok(SaConfig {
+        spi,
+        aead,
+        key,
+        salt,
+    })
 }
 
 fn check_spi(n: i128) -> Result<u32, String> {
@@ -459,5 +497,11 @@ fn check_spi(n: i128) -> Result<u32, String> {
             "SPI {n} is reserved (RFC 4303 section 2.1: 0 and 1..=255 are never SAs); use {MIN_SPI} or above"
         ));
     }
-    in_range(n, u64::from(MIN_SPI), u64::from(u32::MAX), "an SPI (32 bits)").map(|v| v as u32)
+    in_range(
+        n,
+        u64::from(MIN_SPI),
+        u64::from(u32::MAX),
+        "an SPI (32 bits)",
+    )
+    .map(|v| v as u32)
 }

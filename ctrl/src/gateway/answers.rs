@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use dataplane::buf::PacketBuf;
 use dataplane::crypto::KeySize;
-use dataplane::gateway::TunnelId;
+use dataplane::gateway::{InboundEntry, TunnelId};
 use dataplane::sa::{Endpoints, Expiry, Sa, SaDirection};
 use serde::Serialize;
 use serde_json::json;
@@ -170,6 +170,7 @@ pub fn sa_view_all<P: PacketBuf + Send>(
 ) -> Result<Vec<TunnelView>, String> {
     let chosen = core.find(target)?;
     let fixed = gw.writer().fixed();
+    let by_tunnel = gw.inbound_by_tunnel();
     Ok(chosen
         .into_iter()
         .map(|i| {
@@ -179,7 +180,7 @@ pub fn sa_view_all<P: PacketBuf + Send>(
             let retiring = peer.map(|p| p.retiring()).unwrap_or_default();
             let (local, remote) = addrs(&t.template.tunnel.endpoints);
             let mut sa: Vec<SaView> = Vec::new();
-            let mut ins: Vec<_> = gw.writer().inbound().filter(|e| e.tunnel == tid).collect();
+            let mut ins: Vec<&InboundEntry> = by_tunnel.get(i).cloned().unwrap_or_default();
             // Newest last, as the `Peer` orders them; static ones by SPI.
             let order = peer.map(|p| p.inbound_spis()).unwrap_or_default();
             ins.sort_by_key(|e| (order.iter().position(|&s| s == e.sa.spi()), e.sa.spi()));
