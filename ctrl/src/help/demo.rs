@@ -37,11 +37,12 @@ EXAMPLES
     repaired:
         qfp demo --rekey-order outbound-first --no-recovery
 
-    Short, no rekeys, the summary as JSON and every file kept:
-        qfp demo --duration 8 --rekey-every 0 --json summary.json --dir demo-run/
+    Short, no scheduled rekeys, the summary as JSON and every file kept (give --dir an
+    absolute path: net_memif refuses relative socket paths):
+        qfp demo --duration 8 --rekey-every 0 --json summary.json --dir /tmp/demo-run
 
     While it runs, from another terminal:
-        qfp ctl --ctrl-socket demo-run/a.ctl show sa
+        qfp ctl --ctrl-socket /tmp/demo-run/a.ctl show sa
 
 SIGNALS
     SIGINT, SIGTERM   stop the generator (it drains and reports), then the gateways
