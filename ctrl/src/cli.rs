@@ -30,15 +30,19 @@ pub enum Command {
     Run(RunArgs),
     /// Query and steer a running `qfp run -c` through its control socket (also installed
     /// as `qfpctl`): show drops/sa/stats/workers/invalid-spi, clear sa, rekey, debug.
+    #[command(long_about = crate::help::CTL_DESCRIPTION, after_long_help = crate::help::CTL_AFTER)]
     Ctl(crate::ctl::CtlArgs),
     /// Write the capture files that drive a gateway configured by a qfp.toml: plain
     /// traffic for its protected port, ESP from its peer for its unprotected port.
+    #[command(long_about = crate::help::PCAP_DESCRIPTION, after_long_help = crate::help::PCAP_AFTER)]
     Pcap(crate::load::pcap::PcapArgs),
     /// Generate traffic on DPDK ports and count it back: loss, reordering, latency.
+    #[command(long_about = crate::help::GEN_DESCRIPTION, after_long_help = crate::help::GEN_AFTER)]
     Gen(Box<crate::load::generator::GenArgs>),
     /// The self-contained showcase: two gateways joined by net_memif, a generator counting
     /// every packet both ways, rekeys, an injected desync and its recovery, a live table
     /// and a summary.
+    #[command(long_about = crate::help::DEMO_DESCRIPTION, after_long_help = crate::help::DEMO_AFTER)]
     Demo(Box<crate::demo::DemoArgs>),
 }
 
@@ -402,19 +406,119 @@ mod tests {
         }
     }
 
-    #[test]
-    fn run_long_help_is_a_man_page_and_short_help_stays_short() {
-        let Parsed::Exit(long, 0) = parse(["qfp", "run", "--help"]) else { panic!("--help") };
+    /// `--help` of `args` (program name first) as parsed by `C`, and its `-h`.
+    fn helps<C: Parser + std::fmt::Debug>(args: &[&str]) -> (String, String) {
+        let with = |flag: &str| {
+            let argv: Vec<&str> = args.iter().copied().chain([flag]).collect();
+            match parse_as::<C, _, _>(argv) {
+                Err((text, 0)) => text,
+                other => panic!("{args:?} {flag}: {other:?}"),
+            }
+        };
+        (with("--help"), with("-h"))
+    }
+
+    /// Every section of `sections` starts a line of `long`, in this order.
+    fn assert_sections_in_order(what: &str, long: &str, sections: &[&str]) {
         let mut at = 0;
-        for section in
-            ["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES"]
-        {
+        for section in sections {
             let found = long[at..].find(&format!("\n{section}")).map(|i| i + at);
-            at = found.unwrap_or_else(|| panic!("{section} missing or out of order:\n{long}"));
+            at = found.unwrap_or_else(|| panic!("{what}: {section} missing or out of order:\n{long}"));
         }
-        let Parsed::Exit(short, 0) = parse(["qfp", "run", "-h"]) else { panic!("-h") };
-        assert!(!short.contains("EXIT STATUS") && short.contains("--stats-json"), "{short}");
-        assert!(short.lines().count() * 2 < long.lines().count(), "{short}");
+    }
+
+    #[test]
+    fn every_long_help_is_a_man_page_and_short_help_stays_short() {
+        const SEE: &str = "SEE ALSO";
+        // (command line, sections of --help in order, a flag -h must still list)
+        let qfp: &[(&[&str], &[&str], &str)] = &[
+            (&["qfp", "run"],
+             &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES", SEE],
+             "--stats-json"),
+            (&["qfp", "ctl"],
+             &["DESCRIPTION", "Usage:", "Commands:", "Options:", "EXAMPLES", "EXIT STATUS",
+               "ENVIRONMENT", "FILES", SEE],
+             "--ctrl-socket"),
+            (&["qfp", "pcap"],
+             &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "EXIT STATUS", "FILES", SEE],
+             "--peer-side"),
+            (&["qfp", "gen"],
+             &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES", SEE],
+             "--rate"),
+            (&["qfp", "demo"],
+             &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES", SEE],
+             "--desync-at"),
+        ];
+        let mut checked = Vec::new();
+        for &(args, sections, flag) in qfp {
+            let (long, short) = helps::<Cli>(args);
+            assert_sections_in_order(&args.join(" "), &long, sections);
+            assert!(!short.contains("EXIT STATUS") && !short.contains("EXAMPLES"), "{short}");
+            assert!(short.contains(flag) && long.contains(flag), "{args:?}: {short}");
+            assert!(short.lines().count() * 2 < long.lines().count(), "{args:?}: {short}");
+            checked.push(args[1].to_owned());
+        }
+        // Every subcommand of `qfp` is checked above (a new one needs its man page).
+        let all: Vec<String> = <Cli as clap::CommandFactory>::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .filter(|n| n != "help")
+            .collect();
+        assert_eq!(all, checked);
+        // qfpctl is the same program as qfp ctl: the same man page.
+        let (long, short) = helps::<crate::ctl::QfpctlCli>(&["qfpctl"]);
+        let (ctl_long, _) = helps::<Cli>(&["qfp", "ctl"]);
+        assert_sections_in_order("qfpctl", &long, qfp[1].1);
+        assert!(long.contains(crate::help::CTL_AFTER) && ctl_long.contains(crate::help::CTL_AFTER));
+        assert!(!short.contains("EXIT STATUS") && short.lines().count() * 2 < long.lines().count(), "{short}");
+    }
+
+    /// `(subcommand, --flag)` of every `qfp SUB ...` / `qfpctl ...` command line in the
+    /// EXAMPLES section of `text` (continuation lines joined), up to a bare `--` (EAL
+    /// arguments) or a pipe.
+    fn example_flags(text: &str) -> Vec<(String, String)> {
+        let text = format!("\n{text}");
+        let examples = text.split("\nEXAMPLES\n").nth(1).unwrap_or_default();
+        let examples = examples.split("\n\n").take_while(|p| p.starts_with("    ")).collect::<Vec<_>>();
+        let joined = examples.join("\n").replace("\\\n", " ");
+        let mut found = Vec::new();
+        for line in joined.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            for (i, w) in words.iter().enumerate() {
+                let sub = match (*w, words.get(i + 1)) {
+                    ("qfpctl", _) => "ctl",
+                    ("qfp", Some(s)) => s,
+                    _ => continue,
+                };
+                for tok in words[i + 1..].iter().take_while(|t| !["--", "|", "&"].contains(t)) {
+                    if tok.starts_with("--") {
+                        found.push((sub.to_owned(), tok.split('=').next().unwrap().to_owned()));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_flag_in_the_man_pages_examples_exists() {
+        use crate::help::*;
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let mut checked = 0;
+        for after in [RUN_AFTER, CTL_AFTER, PCAP_AFTER, GEN_AFTER, DEMO_AFTER] {
+            for (sub, flag) in example_flags(after) {
+                let sc = cmd.find_subcommand(&sub).unwrap_or_else(|| panic!("no qfp {sub}"));
+                assert!(
+                    sc.get_arguments().any(|a| a.get_long() == Some(&flag[2..])),
+                    "an example uses `qfp {sub} {flag}`, which does not exist"
+                );
+                checked += 1;
+            }
+        }
+        // The parser above must find them (a broken one would check nothing).
+        assert!(checked >= 30, "only {checked} flags found in the examples");
+        assert_eq!(example_flags("EXAMPLES\n    qfp gen --bogus 1 \\\n        --rate 2 -- --vdev=x"),
+                   [("gen".to_owned(), "--bogus".to_owned()), ("gen".to_owned(), "--rate".to_owned())]);
     }
 
     #[test]

@@ -126,11 +126,8 @@ pub enum DebugCmd {
 
 /// The `qfpctl` binary's command line (the same arguments as `qfp ctl`).
 #[derive(Debug, Parser)]
-#[command(
-    name = "qfpctl",
-    version,
-    about = "Query and steer a running `qfp run -c` (same as `qfp ctl`)."
-)]
+#[command(name = "qfpctl", version, about = "Query and steer a running `qfp run -c` (same as `qfp ctl`).",
+          long_about = crate::help::CTL_DESCRIPTION, after_long_help = crate::help::CTL_AFTER)]
 pub struct QfpctlCli {
     /// The arguments.
     #[command(flatten)]

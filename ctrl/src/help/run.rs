@@ -1,10 +1,4 @@
-//! The man-page sections of `qfp run --help`: DESCRIPTION (clap's `long_about`, shown
-//! above the options) and EXAMPLES, SIGNALS, EXIT STATUS, FILES, SEE ALSO (clap's
-//! `after_long_help`, shown below them). `-h` keeps the one-screen summary.
-//!
-//! They live here, not beside the flags in `cli.rs`, so that the flags file only gains one
-//! attribute line: other branches add flags there, and the texts should not get in the way
-//! of their merges. A test in `cli.rs` checks that every section is rendered.
+//! The man page of `qfp run --help`.
 
 /// DESCRIPTION of `qfp run` (clap `long_about`).
 pub const RUN_DESCRIPTION: &str = "\
