@@ -102,7 +102,7 @@ pub fn run(args: &CtlArgs) -> Result<String, CtlError> {
 pub fn main(args: &CtlArgs, prog: &str) -> u8 {
     match run(args) {
         Ok(text) => {
-            print!("{text}");
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
             0
         }
         Err(e) => {

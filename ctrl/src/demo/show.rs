@@ -52,6 +52,10 @@ impl WorkDir {
         }
         std::fs::create_dir_all(&path)
             .map_err(|e| Failure::usage(format!("--dir {}: {e}", path.display())))?;
+        // net_memif refuses relative socket paths ("Invalid socket directory"): every path
+        // handed to the children is made absolute here.
+        let path = std::fs::canonicalize(&path)
+            .map_err(|e| Failure::usage(format!("--dir {}: {e}", path.display())))?;
         // Sockets of an earlier run in the same --dir would look like listeners.
         for s in ["a-lan.sock", "wan.sock", "b-lan.sock", "a.ctl", "b.ctl", "gen-live.json"] {
             let _ = std::fs::remove_file(path.join(s));

@@ -341,7 +341,7 @@ pub fn run(args: &GenArgs) -> Result<(), Failure> {
     };
     let report = generator::run(&eal, &cfg, &stop, on_live).map_err(usage)?;
     drop(eal);
-    print!("{}", report.table());
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), report.table().as_bytes());
     if let Some(p) = &args.json {
         write_json(p, &report)
             .map_err(|e| Failure::runtime(format!("writing {}: {e}", p.display())))?;

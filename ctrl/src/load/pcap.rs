@@ -20,6 +20,15 @@
 //! peer's ports, and its ESP frames look exactly as this gateway sends them (source our
 //! unprotected port's address, destination the tunnel's next hop).
 
+/// `println!` that does not panic when stdout is a closed pipe (`qfp pcap ... | head`):
+/// the report lines are a courtesy; the files are the output.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -345,7 +354,7 @@ pub fn run(args: &PcapArgs) -> Result<(), Failure> {
     drop(probe);
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| Failure::runtime(format!("--dir {}: {e}", args.dir.display())))?;
-    println!(
+    out!(
         "qfp pcap: tunnel {} ({}), LAN {} <-> remote {}, {} flows, {} frames per file",
         plan.tunnel,
         if args.peer_side {
@@ -381,7 +390,7 @@ pub fn run(args: &PcapArgs) -> Result<(), Failure> {
             } else {
                 format!("stream {}", spec.stream)
             };
-            println!(
+            out!(
                 "  {}  {} frames, {:.1} bytes average (without FCS), {what}",
                 path.display(),
                 args.count,
@@ -407,7 +416,7 @@ fn run_all(args: &PcapArgs, cfg: &Config) -> Result<(), Failure> {
     let sub = PcapArgs { count: per_tunnel, ..args.clone() };
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| Failure::runtime(format!("--dir {}: {e}", args.dir.display())))?;
-    println!(
+    out!(
         "qfp pcap: {tunnels} tunnels interleaved ({}), LAN {}, {} flows per tunnel, {} frames per file",
         if args.peer_side { "peer side" } else { "this gateway's side" },
         plans[0].lan,
@@ -440,7 +449,7 @@ fn run_all(args: &PcapArgs, cfg: &Config) -> Result<(), Failure> {
                 let m = format!("size {size}: {e}");
                 if usage { Failure::usage(m) } else { Failure::runtime(m) }
             })?;
-            println!(
+            out!(
                 "  {}  {} frames, {:.1} bytes average (without FCS), {} tunnels{}",
                 path.display(),
                 args.count,
