@@ -28,6 +28,8 @@
 #include <rte_flow.h>
 #include <rte_version.h>
 #include <rte_telemetry.h>
+#include <rte_alarm.h>
+#include <rte_interrupts.h>
 
 /* Ethernet device fast path. */
 uint16_t qfp_eth_rx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **rx_pkts,

@@ -346,10 +346,20 @@ impl<'eal> Port<'eal> {
         }
         self.started = false;
         self.queues_taken.store(false, Ordering::Relaxed);
-        // SAFETY: the port is started and no RxQueue/TxQueue borrows it (&mut self).
-        let ret = unsafe { ffi::rte_eth_dev_stop(self.id()) };
-        check(ret, || format!("rte_eth_dev_stop(port {})", self.id()))?;
+        let id = self.id();
+        let ret = self.control(move || {
+            // SAFETY: the port is started and no RxQueue/TxQueue borrows it (&mut self).
+            unsafe { ffi::rte_eth_dev_stop(id) }
+        });
+        check(ret, || format!("rte_eth_dev_stop(port {id})"))?;
         Ok(())
+    }
+
+    /// Runs a stop or close of this port where the driver's control plane cannot race it:
+    /// on DPDK's interrupt thread for `net_memif`, which disconnects from that thread too
+    /// when its peer goes away (see [`crate::intr`]); on the calling thread otherwise.
+    fn control(&self, op: impl FnOnce() -> i32 + Send + 'static) -> i32 {
+        if self.info.driver == "net_memif" { crate::intr::run(op) } else { op() }
     }
 
     /// Stops (if needed) and closes the port, releasing its queues and driver resources
@@ -364,9 +374,12 @@ impl<'eal> Port<'eal> {
         }
         let stopped = self.stop();
         self.closed = true;
-        // SAFETY: the port is stopped and no queue borrows it; it is never used again.
-        let ret = unsafe { ffi::rte_eth_dev_close(self.id()) };
-        let closed = check(ret, || format!("rte_eth_dev_close(port {})", self.id()));
+        let id = self.id();
+        let ret = self.control(move || {
+            // SAFETY: the port is stopped and no queue borrows it; it is never used again.
+            unsafe { ffi::rte_eth_dev_close(id) }
+        });
+        let closed = check(ret, || format!("rte_eth_dev_close(port {id})"));
         stopped.and(closed.map(|_| ()))
     }
 

@@ -189,12 +189,24 @@ fn live_json_follows_the_run_and_agrees_with_the_report() {
 fn sigint_stops_sending_and_still_reports() {
     let _one = exclusive();
     let dir = TempDir::new("gen-int");
-    let json = dir.join("g.json");
-    let run = gen_cmd(&["--rate", "10000", "--json", &p(&json)], &EalArgs::new().vdev("net_ring0"))
-        .spawn();
-    // Long enough for the EAL to start (a few hundred ms) even on a loaded machine.
+    let (json, live) = (dir.join("g.json"), dir.join("live.json"));
+    let run = gen_cmd(
+        &["--rate", "10000", "--json", &p(&json), "--live-json", &p(&live), "--live-ms", "50"],
+        &EalArgs::new().vdev("net_ring0"),
+    )
+    .spawn();
+    // Signal once packets are on their way, not after a fixed sleep: on a loaded machine
+    // the EAL may take longer than any sleep to start, and a SIGINT before sending begins
+    // rightly stops the run with nothing sent.
     let started = std::time::Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
+    while !std::fs::read_to_string(&live)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_some_and(|l| l["sent"].as_u64().is_some_and(|n| n > 0))
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "qfp gen never started sending");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     run.signal(Signal::INT);
     let out = run.wait();
     out.assert_success();
