@@ -11,13 +11,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn pkg_config(args: &[&str]) -> Vec<String> {
-    let out = Command::new("pkg-config")
-        .args(args)
-        .arg("libdpdk")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("dpdk-sys: cannot run pkg-config ({e}); run ./scripts/setup to install it")
-        });
+    let out = Command::new("pkg-config").args(args).arg("libdpdk").output().unwrap_or_else(|e| {
+        panic!("dpdk-sys: cannot run pkg-config ({e}); run ./scripts/setup to install it")
+    });
     if !out.status.success() {
         panic!(
             "dpdk-sys: `pkg-config {} libdpdk` failed: {}\nInstall DPDK's development files \
@@ -48,10 +44,7 @@ fn main() {
     // guard, told which features the Rust code is compiled for (RUSTFLAGS and
     // .cargo/config.toml, implied features included) so that it checks exactly those.
     let mut cc = cc::Build::new();
-    cc.file("shim/shim.c")
-        .include("shim")
-        .warnings(true)
-        .opt_level(3);
+    cc.file("shim/shim.c").include("shim").warnings(true).opt_level(3);
     for f in &cflags {
         cc.flag(f);
     }
@@ -75,10 +68,7 @@ fn main() {
     ];
     let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
     for f in features.split(',').filter(|f| known.contains(f)) {
-        cc.define(
-            &format!("QFP_NEED_{}", f.to_uppercase().replace('.', "_")),
-            None,
-        );
+        cc.define(&format!("QFP_NEED_{}", f.to_uppercase().replace('.', "_")), None);
     }
     cc.compile("qfpshim");
 
@@ -118,7 +108,5 @@ fn main() {
         .expect("dpdk-sys: bindgen failed over shim/shim.h");
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
-    bindings
-        .write_to_file(out.join("bindings.rs"))
-        .expect("dpdk-sys: cannot write bindings.rs");
+    bindings.write_to_file(out.join("bindings.rs")).expect("dpdk-sys: cannot write bindings.rs");
 }

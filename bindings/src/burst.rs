@@ -34,10 +34,7 @@ impl<'a> Burst<'a> {
 
     /// An empty burst.
     pub const fn new() -> Self {
-        Burst {
-            len: 0,
-            slots: [const { MaybeUninit::uninit() }; Burst::CAPACITY],
-        }
+        Burst { len: 0, slots: [const { MaybeUninit::uninit() }; Burst::CAPACITY] }
     }
 
     /// Mbufs held.
@@ -112,11 +109,7 @@ impl<'a> Burst<'a> {
         let end = self.len;
         // Leaking the Drain (mem::forget) then leaks mbufs instead of freeing them twice.
         self.len = 0;
-        Drain {
-            burst: self,
-            next: 0,
-            end,
-        }
+        Drain { burst: self, next: 0, end }
     }
 
     /// Frees every mbuf; returns how many there were.

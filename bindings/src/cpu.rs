@@ -26,10 +26,7 @@ pub fn missing_features() -> Vec<&'static str> {
     let missing = unsafe { ffi::qfp_cpu_missing() };
     // SAFETY: a plain getter.
     let n = unsafe { ffi::qfp_cpu_required_count() };
-    (0..n)
-        .filter(|i| missing & (1 << i) != 0)
-        .filter_map(name)
-        .collect()
+    (0..n).filter(|i| missing & (1 << i) != 0).filter_map(name).collect()
 }
 
 fn name(i: u32) -> Option<&'static str> {
@@ -52,9 +49,6 @@ mod tests {
         for f in ["AES-NI", "PCLMULQDQ", "AVX", "AVX2", "SSE4.2"] {
             assert!(req.contains(&f), "{f} not in {req:?}");
         }
-        assert!(
-            missing_features().is_empty(),
-            "this test runs, so the CPU has them"
-        );
+        assert!(missing_features().is_empty(), "this test runs, so the CPU has them");
     }
 }

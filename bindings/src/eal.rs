@@ -70,9 +70,7 @@ impl Eal {
         if ret < 0 {
             return Err(Error::from_rte_errno("rte_eal_init"));
         }
-        Ok(Eal {
-            _main_thread: PhantomData,
-        })
+        Ok(Eal { _main_thread: PhantomData })
     }
 
     /// The main lcore: the thread that called [`Eal::init`].
@@ -169,10 +167,7 @@ impl Drop for Eal {
         // here; jobs launched on lcores have been waited for by `Eal::scope`.
         let ret = unsafe { ffi::rte_eal_cleanup() };
         if ret < 0 {
-            eprintln!(
-                "dpdk: rte_eal_cleanup failed: {}",
-                crate::error::strerror(-ret)
-            );
+            eprintln!("dpdk: rte_eal_cleanup failed: {}", crate::error::strerror(-ret));
         }
     }
 }

@@ -37,11 +37,7 @@ impl Error {
     /// An error for `errno` (positive or negative) with DPDK's text for it.
     pub fn from_errno(what: impl Into<String>, errno: i32) -> Self {
         let errno = errno.abs();
-        Error::Dpdk {
-            what: what.into(),
-            errno,
-            msg: strerror(errno),
-        }
+        Error::Dpdk { what: what.into(), errno, msg: strerror(errno) }
     }
 
     /// An error from the calling thread's current `rte_errno` (for the EAL and mempool
@@ -61,11 +57,7 @@ impl Error {
 
 /// `Ok(ret)` for `ret >= 0`, else the error for `-ret` (ethdev style: returns `-errno`).
 pub(crate) fn check(ret: i32, what: impl FnOnce() -> String) -> Result<i32> {
-    if ret < 0 {
-        Err(Error::from_errno(what(), ret))
-    } else {
-        Ok(ret)
-    }
+    if ret < 0 { Err(Error::from_errno(what(), ret)) } else { Ok(ret) }
 }
 
 /// The calling thread's `rte_errno`.
@@ -91,10 +83,7 @@ mod tests {
     fn errno_text_comes_from_dpdk() {
         let e = Error::from_errno("rte_eth_dev_configure(port 3)", -22);
         assert_eq!(e.errno(), Some(22));
-        assert_eq!(
-            e.to_string(),
-            "rte_eth_dev_configure(port 3): Invalid argument"
-        );
+        assert_eq!(e.to_string(), "rte_eth_dev_configure(port 3): Invalid argument");
         assert_eq!(strerror(12), "Cannot allocate memory");
     }
 

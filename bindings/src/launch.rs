@@ -59,11 +59,7 @@ impl Eal {
         };
         let panicked =
             std::mem::take(&mut *scope.panicked.lock().unwrap_or_else(|p| p.into_inner()));
-        if panicked.is_empty() {
-            Ok(value)
-        } else {
-            Err(Error::LcorePanicked(panicked))
-        }
+        if panicked.is_empty() { Ok(value) } else { Err(Error::LcorePanicked(panicked)) }
     }
 }
 
@@ -90,23 +86,15 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // the normal and the panicking path alike.
         // SAFETY: only the lifetime changes (same layout); the closure cannot outlive 'scope.
         let f: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(f) };
-        let job = Box::into_raw(Box::new(Job {
-            f,
-            lcore,
-            panicked: Arc::clone(&self.panicked),
-        }));
+        let job = Box::into_raw(Box::new(Job { f, lcore, panicked: Arc::clone(&self.panicked) }));
         // SAFETY: trampoline has the signature DPDK expects and takes ownership of `job`
         // exactly once; lcore is a worker lcore of this EAL; we are on the main lcore.
-        let ret = unsafe {
-            ffi::rte_eal_remote_launch(Some(trampoline), job.cast::<c_void>(), lcore)
-        };
+        let ret =
+            unsafe { ffi::rte_eal_remote_launch(Some(trampoline), job.cast::<c_void>(), lcore) };
         if ret < 0 {
             // SAFETY: the launch failed, so the trampoline will never run: we still own job.
             drop(unsafe { Box::from_raw(job) });
-            return Err(Error::from_errno(
-                format!("rte_eal_remote_launch(lcore {lcore})"),
-                ret,
-            ));
+            return Err(Error::from_errno(format!("rte_eal_remote_launch(lcore {lcore})"), ret));
         }
         Ok(())
     }
@@ -120,10 +108,7 @@ extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(()) => 0,
         Err(_) => {
-            panicked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(lcore);
+            panicked.lock().unwrap_or_else(|p| p.into_inner()).push(lcore);
             -1
         }
     }

@@ -60,10 +60,7 @@ impl<'a> Mbuf<'a> {
     /// will use or free, from a pool that stays alive for `'a`.
     #[inline]
     pub unsafe fn from_raw(raw: NonNull<ffi::rte_mbuf>) -> Self {
-        Mbuf {
-            raw,
-            _eal: PhantomData,
-        }
+        Mbuf { raw, _eal: PhantomData }
     }
 
     /// Gives up ownership without freeing; the caller must free or transmit the pointer.

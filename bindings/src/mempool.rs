@@ -64,14 +64,9 @@ impl<'eal> Mempool<'eal> {
         let raw = unsafe {
             ffi::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache_size, 0, data_room, socket)
         };
-        NonNull::new(raw)
-            .map(|raw| Mempool {
-                raw,
-                _eal: PhantomData,
-            })
-            .ok_or_else(|| {
-                Error::from_rte_errno(format!("rte_pktmbuf_pool_create({name}, {n} mbufs)"))
-            })
+        NonNull::new(raw).map(|raw| Mempool { raw, _eal: PhantomData }).ok_or_else(|| {
+            Error::from_rte_errno(format!("rte_pktmbuf_pool_create({name}, {n} mbufs)"))
+        })
     }
 
     /// Takes one mbuf (empty, default headroom), or `None` if the pool is exhausted.

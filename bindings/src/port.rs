@@ -65,13 +65,7 @@ pub struct PortConfig {
 
 impl Default for PortConfig {
     fn default() -> Self {
-        PortConfig {
-            rx_queues: 1,
-            tx_queues: 1,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            promiscuous: true,
-        }
+        PortConfig { rx_queues: 1, tx_queues: 1, rx_desc: 1024, tx_desc: 1024, promiscuous: true }
     }
 }
 
@@ -245,9 +239,8 @@ impl<'eal> Port<'eal> {
         }
         // SAFETY: the EAL is initialised; eth_conf is a valid, fully initialised config
         // that DPDK copies; queue counts were checked against the device above.
-        let ret = unsafe {
-            ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf)
-        };
+        let ret =
+            unsafe { ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf) };
         check(ret, || {
             format!(
                 "rte_eth_dev_configure({name}, {} rx, {} tx queues)",

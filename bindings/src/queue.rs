@@ -26,11 +26,7 @@ pub struct TxQueue<'p> {
 impl<'p> RxQueue<'p> {
     /// Only `Port::queues` creates queues: once per index per start.
     pub(crate) fn new(port: u16, queue: u16) -> Self {
-        RxQueue {
-            port,
-            queue,
-            _port: PhantomData,
-        }
+        RxQueue { port, queue, _port: PhantomData }
     }
 
     /// Port id.
@@ -64,11 +60,7 @@ impl<'p> RxQueue<'p> {
 impl<'p> TxQueue<'p> {
     /// Only `Port::queues` creates queues: once per index per start.
     pub(crate) fn new(port: u16, queue: u16) -> Self {
-        TxQueue {
-            port,
-            queue,
-            _port: PhantomData,
-        }
+        TxQueue { port, queue, _port: PhantomData }
     }
 
     /// Port id.

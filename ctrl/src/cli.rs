@@ -423,7 +423,8 @@ mod tests {
         let mut at = 0;
         for section in sections {
             let found = long[at..].find(&format!("\n{section}")).map(|i| i + at);
-            at = found.unwrap_or_else(|| panic!("{what}: {section} missing or out of order:\n{long}"));
+            at = found
+                .unwrap_or_else(|| panic!("{what}: {section} missing or out of order:\n{long}"));
         }
     }
 
@@ -432,22 +433,68 @@ mod tests {
         const SEE: &str = "SEE ALSO";
         // (command line, sections of --help in order, a flag -h must still list)
         let qfp: &[(&[&str], &[&str], &str)] = &[
-            (&["qfp", "run"],
-             &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES", SEE],
-             "--stats-json"),
-            (&["qfp", "ctl"],
-             &["DESCRIPTION", "Usage:", "Commands:", "Options:", "EXAMPLES", "EXIT STATUS",
-               "ENVIRONMENT", "FILES", SEE],
-             "--ctrl-socket"),
-            (&["qfp", "pcap"],
-             &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "EXIT STATUS", "FILES", SEE],
-             "--peer-side"),
-            (&["qfp", "gen"],
-             &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES", SEE],
-             "--rate"),
-            (&["qfp", "demo"],
-             &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "SIGNALS", "EXIT STATUS", "FILES", SEE],
-             "--desync-at"),
+            (
+                &["qfp", "run"],
+                &[
+                    "DESCRIPTION",
+                    "Usage:",
+                    "Options:",
+                    "EXAMPLES",
+                    "SIGNALS",
+                    "EXIT STATUS",
+                    "FILES",
+                    SEE,
+                ],
+                "--stats-json",
+            ),
+            (
+                &["qfp", "ctl"],
+                &[
+                    "DESCRIPTION",
+                    "Usage:",
+                    "Commands:",
+                    "Options:",
+                    "EXAMPLES",
+                    "EXIT STATUS",
+                    "ENVIRONMENT",
+                    "FILES",
+                    SEE,
+                ],
+                "--ctrl-socket",
+            ),
+            (
+                &["qfp", "pcap"],
+                &["DESCRIPTION", "Usage:", "Options:", "EXAMPLES", "EXIT STATUS", "FILES", SEE],
+                "--peer-side",
+            ),
+            (
+                &["qfp", "gen"],
+                &[
+                    "DESCRIPTION",
+                    "Usage:",
+                    "Options:",
+                    "EXAMPLES",
+                    "SIGNALS",
+                    "EXIT STATUS",
+                    "FILES",
+                    SEE,
+                ],
+                "--rate",
+            ),
+            (
+                &["qfp", "demo"],
+                &[
+                    "DESCRIPTION",
+                    "Usage:",
+                    "Options:",
+                    "EXAMPLES",
+                    "SIGNALS",
+                    "EXIT STATUS",
+                    "FILES",
+                    SEE,
+                ],
+                "--desync-at",
+            ),
         ];
         let mut checked = Vec::new();
         for &(args, sections, flag) in qfp {
@@ -470,7 +517,10 @@ mod tests {
         let (ctl_long, _) = helps::<Cli>(&["qfp", "ctl"]);
         assert_sections_in_order("qfpctl", &long, qfp[1].1);
         assert!(long.contains(crate::help::CTL_AFTER) && ctl_long.contains(crate::help::CTL_AFTER));
-        assert!(!short.contains("EXIT STATUS") && short.lines().count() * 2 < long.lines().count(), "{short}");
+        assert!(
+            !short.contains("EXIT STATUS") && short.lines().count() * 2 < long.lines().count(),
+            "{short}"
+        );
     }
 
     /// `(subcommand, --flag)` of every `qfp SUB ...` / `qfpctl ...` command line in the
@@ -479,7 +529,8 @@ mod tests {
     fn example_flags(text: &str) -> Vec<(String, String)> {
         let text = format!("\n{text}");
         let examples = text.split("\nEXAMPLES\n").nth(1).unwrap_or_default();
-        let examples = examples.split("\n\n").take_while(|p| p.starts_with("    ")).collect::<Vec<_>>();
+        let examples =
+            examples.split("\n\n").take_while(|p| p.starts_with("    ")).collect::<Vec<_>>();
         let joined = examples.join("\n").replace("\\\n", " ");
         let mut found = Vec::new();
         for line in joined.lines() {
@@ -517,8 +568,10 @@ mod tests {
         }
         // The parser above must find them (a broken one would check nothing).
         assert!(checked >= 30, "only {checked} flags found in the examples");
-        assert_eq!(example_flags("EXAMPLES\n    qfp gen --bogus 1 \\\n        --rate 2 -- --vdev=x"),
-                   [("gen".to_owned(), "--bogus".to_owned()), ("gen".to_owned(), "--rate".to_owned())]);
+        assert_eq!(
+            example_flags("EXAMPLES\n    qfp gen --bogus 1 \\\n        --rate 2 -- --vdev=x"),
+            [("gen".to_owned(), "--bogus".to_owned()), ("gen".to_owned(), "--rate".to_owned())]
+        );
     }
 
     #[test]

@@ -20,9 +20,7 @@ fn qemu() -> PathBuf {
 }
 
 fn under(cpu: &str, args: &[&str]) -> qfp_tests::Outcome {
-    Qfp::new(args.iter().copied())
-        .with_program(qemu(), &["-cpu", cpu])
-        .output()
+    Qfp::new(args.iter().copied()).with_program(qemu(), &["-cpu", cpu]).output()
 }
 
 /// stderr without qemu's own warnings about features its emulator lacks.
@@ -42,10 +40,7 @@ fn nehalem_is_refused_with_one_line() {
     out.assert_code(1);
     assert_eq!(err.lines().count(), 1, "{err}");
     let lacks = err.split(", which").next().unwrap_or_default();
-    assert_eq!(
-        lacks, "qfp: this CPU lacks AES-NI, PCLMULQDQ, AVX, AVX2",
-        "{err}"
-    );
+    assert_eq!(lacks, "qfp: this CPU lacks AES-NI, PCLMULQDQ, AVX, AVX2", "{err}");
 }
 
 #[test]
@@ -54,10 +49,7 @@ fn sandy_bridge_lacks_only_avx2() {
     let err = qfp_stderr(&out);
     out.assert_code(1);
     let lacks = err.split(", which").next().unwrap_or_default();
-    assert_eq!(
-        lacks, "qfp: this CPU lacks AVX2",
-        "SandyBridge has AES-NI, PCLMULQDQ, AVX: {err}"
-    );
+    assert_eq!(lacks, "qfp: this CPU lacks AVX2", "SandyBridge has AES-NI, PCLMULQDQ, AVX: {err}");
 }
 
 #[test]

@@ -19,13 +19,7 @@ fn assert_same_frames(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
             &want[i][..want[i].len().min(64)]
         );
     }
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "{what}: {} frames out, {} in",
-        got.len(),
-        want.len()
-    );
+    assert_eq!(got.len(), want.len(), "{what}: {} frames out, {} in", got.len(), want.len());
 }
 
 fn p(path: &Path) -> String {
@@ -36,10 +30,8 @@ fn p(path: &Path) -> String {
 fn one_worker_forwards_both_directions_byte_for_byte() {
     let _one_at_a_time = exclusive();
     let dir = TempDir::new("fwd1");
-    let (in0, in1) = (
-        frames::varied(400),
-        frames::varied(250).into_iter().rev().collect::<Vec<_>>(),
-    );
+    let (in0, in1) =
+        (frames::varied(400), frames::varied(250).into_iter().rev().collect::<Vec<_>>());
     pcap::write(&dir.join("in0.pcap"), &in0);
     pcap::write(&dir.join("in1.pcap"), &in1);
     let eal = EalArgs::new()
@@ -57,38 +49,19 @@ fn one_worker_forwards_both_directions_byte_for_byte() {
     let run = Qfp::run(["--duration", "1", "--stats-json", &p(&stats)], &eal).output();
     run.assert_success();
 
-    assert_same_frames(
-        &pcap::read(&dir.join("out1.pcap")),
-        &in0,
-        "port 0 -> port 1",
-    );
-    assert_same_frames(
-        &pcap::read(&dir.join("out0.pcap")),
-        &in1,
-        "port 1 -> port 0",
-    );
+    assert_same_frames(&pcap::read(&dir.join("out1.pcap")), &in0, "port 0 -> port 1");
+    assert_same_frames(&pcap::read(&dir.join("out0.pcap")), &in1, "port 1 -> port 0");
     let s = Stats::read(&stats);
     assert!(s.is_final, "the last document is the final one");
-    assert_eq!(
-        (s.port(0).rx, s.port(0).tx, s.port(0).missed),
-        (400, 250, 0)
-    );
-    assert_eq!(
-        (s.port(1).rx, s.port(1).tx, s.port(1).missed),
-        (250, 400, 0)
-    );
+    assert_eq!((s.port(0).rx, s.port(0).tx, s.port(0).missed), (400, 250, 0));
+    assert_eq!((s.port(1).rx, s.port(1).tx, s.port(1).missed), (250, 400, 0));
     assert_eq!(s.workers.len(), 1);
-    assert_eq!(
-        (s.workers[0].rx, s.workers[0].tx, s.workers[0].drops),
-        (650, 650, 0)
-    );
+    assert_eq!((s.workers[0].rx, s.workers[0].tx, s.workers[0].drops), (650, 650, 0));
     assert_eq!(s.total_drops(), 0, "{:?}", s.drops);
     assert_eq!((s.inbound.decrypted, s.outbound.encrypted), (0, 0));
     assert!(s.uptime_s >= 1.0, "ran for --duration 1: {}", s.uptime_s);
     assert!(
-        run.qfp_lines()
-            .iter()
-            .any(|l| l.contains("stopped by --duration 1")),
+        run.qfp_lines().iter().any(|l| l.contains("stopped by --duration 1")),
         "summary line missing:\n{}",
         run.stderr
     );
@@ -110,26 +83,13 @@ fn pcap_to_null_sink_counts_every_frame() {
         ))
         .vdev("net_null1,no-rx=1");
     let stats = dir.join("s.json");
-    Qfp::run(
-        [
-            "--duration",
-            "1",
-            "--stats-json",
-            &p(&stats),
-            "--poll",
-            "busy",
-        ],
-        &eal,
-    )
-    .output()
-    .assert_success();
+    Qfp::run(["--duration", "1", "--stats-json", &p(&stats), "--poll", "busy"], &eal)
+        .output()
+        .assert_success();
     let s = Stats::read(&stats);
     assert_eq!((s.port(0).rx, s.port(1).tx), (300, 300));
     assert_eq!((s.port(1).rx, s.port(0).tx), (0, 0));
-    assert!(
-        pcap::read(&dir.join("out.pcap")).is_empty(),
-        "nothing came back from the sink"
-    );
+    assert!(pcap::read(&dir.join("out.pcap")).is_empty(), "nothing came back from the sink");
 }
 
 /// Two workers: worker i owns rx queue i of port 0 and tx queue i of port 1, so each
@@ -154,39 +114,19 @@ fn two_workers_each_forward_their_queue() {
             p(&dir.join("out1.pcap"))
         ));
     let stats = dir.join("s.json");
-    let run = Qfp::run(
-        [
-            "--workers",
-            "2",
-            "--duration",
-            "1",
-            "--stats-json",
-            &p(&stats),
-        ],
-        &eal,
-    )
-    .output();
+    let run =
+        Qfp::run(["--workers", "2", "--duration", "1", "--stats-json", &p(&stats)], &eal).output();
     run.assert_success();
 
     assert_same_frames(&pcap::read(&dir.join("out0.pcap")), &q0, "queue 0");
     assert_same_frames(&pcap::read(&dir.join("out1.pcap")), &q1, "queue 1");
     let s = Stats::read(&stats);
     assert_eq!((s.port(0).rx, s.port(1).tx), (500, 500));
-    let mut w: Vec<_> = s
-        .workers
-        .iter()
-        .map(|w| (w.lcore, w.rx, w.tx, w.drops))
-        .collect();
+    let mut w: Vec<_> = s.workers.iter().map(|w| (w.lcore, w.rx, w.tx, w.drops)).collect();
     w.sort();
-    assert_eq!(
-        w,
-        vec![(1, 200, 200, 0), (2, 300, 300, 0)],
-        "worker i served queue i"
-    );
+    assert_eq!(w, vec![(1, 200, 200, 0), (2, 300, 300, 0)], "worker i served queue i");
     assert!(
-        run.qfp_lines()
-            .iter()
-            .any(|l| l.contains("2 rx / 2 tx queue(s)")),
+        run.qfp_lines().iter().any(|l| l.contains("2 rx / 2 tx queue(s)")),
         "port 0 set up with two queues:\n{}",
         run.stderr
     );
@@ -204,28 +144,12 @@ fn extra_workers_without_queues_are_reported() {
         .vdev(format!("net_pcap0,rx_pcap={}", p(&dir.join("in.pcap"))))
         .vdev(format!("net_pcap1,tx_pcap={}", p(&dir.join("out.pcap"))));
     let stats = dir.join("s.json");
-    let run = Qfp::run(
-        [
-            "--workers",
-            "2",
-            "--duration",
-            "1",
-            "--stats-json",
-            &p(&stats),
-        ],
-        &eal,
-    )
-    .output();
+    let run =
+        Qfp::run(["--workers", "2", "--duration", "1", "--stats-json", &p(&stats)], &eal).output();
     run.assert_success();
-    assert_same_frames(
-        &pcap::read(&dir.join("out.pcap")),
-        &input,
-        "port 0 -> port 1",
-    );
+    assert_same_frames(&pcap::read(&dir.join("out.pcap")), &input, "port 0 -> port 1");
     assert!(
-        run.qfp_lines()
-            .iter()
-            .any(|l| l.contains("worker lcore 2 has no queue to poll")),
+        run.qfp_lines().iter().any(|l| l.contains("worker lcore 2 has no queue to poll")),
         "{}",
         run.stderr
     );

@@ -16,23 +16,14 @@ fn stop_with(sig: Signal, name: &str) {
     let input = frames::varied(200);
     pcap::write(&dir.join("in.pcap"), &input);
     let eal = EalArgs::new()
-        .vdev(format!(
-            "net_pcap0,rx_pcap={}",
-            dir.join("in.pcap").display()
-        ))
-        .vdev(format!(
-            "net_pcap1,tx_pcap={}",
-            dir.join("out.pcap").display()
-        ));
+        .vdev(format!("net_pcap0,rx_pcap={}", dir.join("in.pcap").display()))
+        .vdev(format!("net_pcap1,tx_pcap={}", dir.join("out.pcap").display()));
     let stats = dir.join("s.json");
     let stats_arg = stats.display().to_string();
     // No --duration: runs until the signal.
-    let mut child = Qfp::run(
-        ["--stats-interval", "0.1", "--stats-json", &stats_arg],
-        &eal,
-    )
-    .timeout(Duration::from_secs(60))
-    .spawn();
+    let mut child = Qfp::run(["--stats-interval", "0.1", "--stats-json", &stats_arg], &eal)
+        .timeout(Duration::from_secs(60))
+        .spawn();
 
     // Wait until every frame went through (the periodic document says so), then signal.
     let t0 = Instant::now();
@@ -48,29 +39,17 @@ fn stop_with(sig: Signal, name: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        !Stats::read(&stats).is_final,
-        "periodic documents are not final"
-    );
+    assert!(!Stats::read(&stats).is_final, "periodic documents are not final");
     child.signal(sig);
     let out = child.wait();
     out.assert_success();
 
     let s = Stats::read(&stats);
-    assert!(
-        s.is_final,
-        "the final document was written after the {name}"
-    );
+    assert!(s.is_final, "the final document was written after the {name}");
     assert_eq!((s.port(0).rx, s.port(1).tx, s.total_drops()), (200, 200, 0));
-    assert_eq!(
-        pcap::read(&dir.join("out.pcap")),
-        input,
-        "tx file flushed on close"
-    );
+    assert_eq!(pcap::read(&dir.join("out.pcap")), input, "tx file flushed on close");
     assert!(
-        out.qfp_lines()
-            .iter()
-            .any(|l| l.contains(&format!("stopped by {name}"))),
+        out.qfp_lines().iter().any(|l| l.contains(&format!("stopped by {name}"))),
         "no summary naming {name}:\n{}",
         out.stderr
     );
@@ -112,10 +91,8 @@ fn signals_at_random_moments_during_gateway_traffic_leave_complete_final_stats()
     let gw = GatewayDef::standard();
     std::fs::write(dir.join("gw.toml"), gw.config_toml(1024)).unwrap();
     run_peer("build", &gw.spec(None), dir.path(), &["--good", "50"]);
-    let seed = std::env::var("QFP_SIGNAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
+    let seed =
+        std::env::var("QFP_SIGNAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
             let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
             t.as_nanos() as u64 | 1
         });
@@ -123,7 +100,8 @@ fn signals_at_random_moments_during_gateway_traffic_leave_complete_final_stats()
     let mut moments = Moments(seed);
     let (runs, mut rows) = (6, Vec::new());
     for run in 0..runs {
-        let (sig, name) = if run % 2 == 0 { (Signal::INT, "SIGINT") } else { (Signal::TERM, "SIGTERM") };
+        let (sig, name) =
+            if run % 2 == 0 { (Signal::INT, "SIGINT") } else { (Signal::TERM, "SIGTERM") };
         // 0 to 1.5 s after the first statistics document (traffic flows by then).
         let delay = Duration::from_millis(if run == 0 { 0 } else { moments.next() % 1500 });
         // Half the runs with two workers: what is in the handoff rings at the signal must
@@ -170,9 +148,10 @@ fn signals_at_random_moments_during_gateway_traffic_leave_complete_final_stats()
         // Complete: every section of the contract and of the gateway, every reason, SA.
         let doc: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
-        for key in
-            ["uptime_s", "ports", "workers", "drops", "global", "events", "tunnels", "inbound", "outbound", "control"]
-        {
+        for key in [
+            "uptime_s", "ports", "workers", "drops", "global", "events", "tunnels", "inbound",
+            "outbound", "control",
+        ] {
             assert!(doc.get(key).is_some(), "run {run}: final document without {key}: {doc}");
         }
         let s = Stats::read(&stats);
@@ -194,7 +173,9 @@ fn signals_at_random_moments_during_gateway_traffic_leave_complete_final_stats()
             s.event("handed_off")
         ));
     }
-    println!("run  workers  signal  after first stats  uptime  (final document, exit 0 every time)");
+    println!(
+        "run  workers  signal  after first stats  uptime  (final document, exit 0 every time)"
+    );
     for r in rows {
         println!("{r}");
     }

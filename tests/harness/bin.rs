@@ -9,10 +9,7 @@ use std::sync::OnceLock;
 
 /// The workspace root (the parent of this package).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// The `qfp` binary to test. Panics with the build's output if it cannot be built.

@@ -40,9 +40,7 @@ fn ipv6_udp(src_last: u8, payload_len: usize) -> Vec<u8> {
     let mut h = vec![0x60, 0, 0, 0];
     h.extend_from_slice(&((8 + payload_len) as u16).to_be_bytes());
     h.extend_from_slice(&[17, 64]);
-    h.extend_from_slice(&[
-        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, src_last,
-    ]);
+    h.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, src_last]);
     h.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
     h
 }
@@ -52,11 +50,7 @@ fn pad(f: &mut Vec<u8>, len: usize, index: usize) {
     let mut i = 0usize;
     let tag = (index as u32).to_be_bytes();
     while f.len() < len {
-        f.push(if i < 4 {
-            tag[i]
-        } else {
-            (index.wrapping_mul(31) + i) as u8
-        });
+        f.push(if i < 4 { tag[i] } else { (index.wrapping_mul(31) + i) as u8 });
         i += 1;
     }
 }
@@ -126,9 +120,7 @@ pub fn frame(i: usize, len: usize) -> Vec<u8> {
 /// `n` frames of every kind, with sizes cycling over 60..=1514 (both ends included).
 pub fn varied(n: usize) -> Vec<Vec<u8>> {
     const SIZES: [usize; 9] = [60, 64, 128, 256, 512, 1000, 1280, 1500, 1514];
-    (0..n)
-        .map(|i| frame(i, SIZES[i % SIZES.len()] + (i / SIZES.len()) % 7))
-        .collect()
+    (0..n).map(|i| frame(i, SIZES[i % SIZES.len()] + (i / SIZES.len()) % 7)).collect()
 }
 
 #[cfg(test)]
@@ -146,10 +138,7 @@ mod tests {
         // IPv4 headers checksum to zero.
         for x in f.iter().filter(|x| x[12..14] == [0x08, 0x00]) {
             assert_eq!(inet_checksum(&x[14..34]), 0);
-            assert_eq!(
-                usize::from(u16::from_be_bytes([x[16], x[17]])),
-                x.len() - 14
-            );
+            assert_eq!(usize::from(u16::from_be_bytes([x[16], x[17]])), x.len() - 14);
         }
         let distinct: std::collections::BTreeSet<&Vec<u8>> = f.iter().collect();
         assert_eq!(distinct.len(), 300, "every frame differs");

@@ -16,8 +16,7 @@ pub fn write(path: &Path, frames: &[Vec<u8>]) {
     let mut w = PcapWriter::new(BufWriter::new(f)).expect("pcap header");
     for (i, fr) in frames.iter().enumerate() {
         let p = PcapPacket::new(Duration::from_micros(i as u64), fr.len() as u32, fr);
-        w.write_packet(&p)
-            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        w.write_packet(&p).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 }
 
@@ -44,11 +43,7 @@ pub fn read(path: &Path) -> Vec<Vec<u8>> {
         let mut r = PcapReader::new(BufReader::new(f))
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         while let Some(p) = r.next_packet() {
-            out.push(
-                p.unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-                    .data
-                    .into_owned(),
-            );
+            out.push(p.unwrap_or_else(|e| panic!("{}: {e}", path.display())).data.into_owned());
         }
     }
     out

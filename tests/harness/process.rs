@@ -179,13 +179,7 @@ impl Running {
         };
         let elapsed = self.started.elapsed();
         let (stdout, stderr) = self.collect();
-        Outcome {
-            command: self.command.clone(),
-            status,
-            stdout,
-            stderr,
-            elapsed,
-        }
+        Outcome { command: self.command.clone(), status, stdout, stderr, elapsed }
     }
 
     fn collect(&mut self) -> (String, String) {
@@ -238,9 +232,6 @@ impl Outcome {
 
     /// The stderr lines that qfp itself wrote (prefix `qfp: `), without DPDK's log lines.
     pub fn qfp_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("qfp: "))
-            .collect()
+        self.stderr.lines().filter(|l| l.starts_with("qfp: ")).collect()
     }
 }

@@ -47,10 +47,6 @@ mod tests {
             .args(["-c", "import scapy; print(scapy.VERSION)"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success() && !out.stdout.is_empty(),
-            "{}",
-            py.display()
-        );
+        assert!(out.status.success() && !out.stdout.is_empty(), "{}", py.display());
     }
 }

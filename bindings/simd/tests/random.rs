@@ -16,7 +16,10 @@ use rand::{Rng, RngExt, SeedableRng};
 fn seed() -> u64 {
     match std::env::var("QFP_SIMD_SEED") {
         Ok(s) => s.parse().expect("QFP_SIMD_SEED must be a u64"),
-        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+        Err(_) => {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                as u64
+        }
     }
 }
 
@@ -31,7 +34,9 @@ fn random_aad_len(rng: &mut StdRng) -> usize {
 fn random_text_len(rng: &mut StdRng) -> usize {
     if rng.random_range(0..5) == 0 {
         // Around the kernels' chunk and block boundaries.
-        (rng.random_range(0..=560usize) * 16).saturating_add_signed(rng.random_range(-2i64..=2) as isize).min(9000)
+        (rng.random_range(0..=560usize) * 16)
+            .saturating_add_signed(rng.random_range(-2i64..=2) as isize)
+            .min(9000)
     } else {
         rng.random_range(0..=9000)
     }
@@ -90,10 +95,19 @@ fn run(backend: Backend, cases: usize) {
             _ => bad_tag[0] ^= bit,
         }
         let before = buf.clone();
-        assert_eq!(k.open_in_place(&nonce, aad, &mut buf, &bad_tag), Err(TagMismatch), "{ctx}: tampered input accepted");
-        assert!(buf == before, "{ctx}: buffer not restored to the ciphertext after a rejected open");
+        assert_eq!(
+            k.open_in_place(&nonce, aad, &mut buf, &bad_tag),
+            Err(TagMismatch),
+            "{ctx}: tampered input accepted"
+        );
+        assert!(
+            buf == before,
+            "{ctx}: buffer not restored to the ciphertext after a rejected open"
+        );
     }
-    eprintln!("{backend}: {cases} random cases, {total} bytes, seed {seed}: all match the reference");
+    eprintln!(
+        "{backend}: {cases} random cases, {total} bytes, seed {seed}: all match the reference"
+    );
 }
 
 #[test]
@@ -127,7 +141,9 @@ fn every_length_and_alignment() {
             for len in 0..=300 {
                 for align in 0..16 {
                     let aad_len = [0, 8, 12, 16, 17, 33][(len + align) % 6];
-                    let ctx = format!("{backend}, QFP_SIMD_SEED={seed}, key {key_len} B, len {len}, align {align}, aad {aad_len} B");
+                    let ctx = format!(
+                        "{backend}, QFP_SIMD_SEED={seed}, key {key_len} B, len {len}, align {align}, aad {aad_len} B"
+                    );
                     let mut nonce = [0u8; 12];
                     rng.fill_bytes(&mut nonce);
                     let mut aad = [0u8; 33];
@@ -163,7 +179,9 @@ fn short_texts_every_length_and_aad_length() {
             let k = GcmKey::with_backend(&key[..key_len], backend).unwrap();
             for len in 0..=130 {
                 for aad_len in 0..=20 {
-                    let ctx = format!("{backend}, QFP_SIMD_SEED={seed}, key {key_len} B, len {len}, aad {aad_len} B");
+                    let ctx = format!(
+                        "{backend}, QFP_SIMD_SEED={seed}, key {key_len} B, len {len}, aad {aad_len} B"
+                    );
                     let mut nonce = [0u8; 12];
                     rng.fill_bytes(&mut nonce);
                     let mut aad = [0u8; 20];
@@ -177,7 +195,11 @@ fn short_texts_every_length_and_aad_length() {
                     assert_eq!(buf, ct, "{ctx}: ciphertext");
                     let mut bad = tag;
                     bad[len % 16] ^= 0x80;
-                    assert_eq!(k.open_in_place(&nonce, aad, &mut buf, &bad), Err(TagMismatch), "{ctx}: forged tag accepted");
+                    assert_eq!(
+                        k.open_in_place(&nonce, aad, &mut buf, &bad),
+                        Err(TagMismatch),
+                        "{ctx}: forged tag accepted"
+                    );
                     assert_eq!(buf, ct, "{ctx}: ciphertext not restored after a rejected open");
                     assert_eq!(k.open_in_place(&nonce, aad, &mut buf, &tag), Ok(()), "{ctx}: open");
                     assert_eq!(buf, pt, "{ctx}: plaintext");

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Reference, backends, field, hex, load_json};
-use qfp_simd::gcm::{BadKeyLen, Backend, GcmKey, TagMismatch};
+use qfp_simd::gcm::{Backend, BadKeyLen, GcmKey, TagMismatch};
 
 /// Seals and opens one case on `backend`, checks ciphertext, tag and plaintext, and checks
 /// that a flipped bit in the tag, the ciphertext or the AAD is rejected with the buffer left
@@ -38,13 +38,21 @@ fn check_case(backend: Backend, c: &Case) {
     let mut bad = *tag;
     bad[15] ^= 0x80;
     let mut buf = ct.to_vec();
-    assert_eq!(k.open_in_place(nonce, aad, &mut buf, &bad), Err(TagMismatch), "{name} [{backend}]: bad tag accepted");
+    assert_eq!(
+        k.open_in_place(nonce, aad, &mut buf, &bad),
+        Err(TagMismatch),
+        "{name} [{backend}]: bad tag accepted"
+    );
     assert_eq!(buf, ct, "{name} [{backend}]: buffer not restored after bad tag");
     if !ct.is_empty() {
         let mut buf = ct.to_vec();
         buf[ct.len() / 2] ^= 1;
         let tampered = buf.clone();
-        assert_eq!(k.open_in_place(nonce, aad, &mut buf, tag), Err(TagMismatch), "{name} [{backend}]: bad ciphertext accepted");
+        assert_eq!(
+            k.open_in_place(nonce, aad, &mut buf, tag),
+            Err(TagMismatch),
+            "{name} [{backend}]: bad ciphertext accepted"
+        );
         assert_eq!(buf, tampered, "{name} [{backend}]: buffer not restored after bad ciphertext");
     }
     let mut bad_aad = aad.to_vec();
@@ -53,7 +61,11 @@ fn check_case(backend: Backend, c: &Case) {
         None => bad_aad.push(0),
     }
     let mut buf = ct.to_vec();
-    assert_eq!(k.open_in_place(nonce, &bad_aad, &mut buf, tag), Err(TagMismatch), "{name} [{backend}]: bad AAD accepted");
+    assert_eq!(
+        k.open_in_place(nonce, &bad_aad, &mut buf, tag),
+        Err(TagMismatch),
+        "{name} [{backend}]: bad AAD accepted"
+    );
     assert_eq!(buf, ct, "{name} [{backend}]: buffer not restored after bad AAD");
 }
 
@@ -62,7 +74,11 @@ fn check_refused_192(c: &Case) {
     let Case { name, key, nonce, aad, pt, ct, tag } = *c;
     assert_eq!(GcmKey::new(key).unwrap_err(), BadKeyLen(24), "{name}");
     let (c, t) = Reference::new(key).seal(nonce.try_into().unwrap(), aad, pt);
-    assert_eq!((c.as_slice(), t.as_slice()), (ct, tag), "{name}: reference disagrees with the vector");
+    assert_eq!(
+        (c.as_slice(), t.as_slice()),
+        (ct, tag),
+        "{name}: reference disagrees with the vector"
+    );
 }
 
 #[test]
@@ -72,21 +88,36 @@ fn rfc4106_esp_cases() {
     for case in cases.as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let (key, nonce, aad) = (field(case, "key"), field(case, "nonce"), field(case, "aad"));
-        let (pt, ct, tag) = (field(case, "plaintext"), field(case, "ciphertext"), field(case, "tag"));
+        let (pt, ct, tag) =
+            (field(case, "plaintext"), field(case, "ciphertext"), field(case, "tag"));
         // The ESP framing the dataplane relies on: nonce = salt || IV, AAD = SPI || [ESN
         // high] || seq, packet = SPI || seq || IV || ciphertext || ICV.
         assert_eq!(nonce, [field(case, "salt"), field(case, "iv")].concat(), "{name}: nonce");
-        let esn_high = if case["esn"].as_bool().unwrap() { field(case, "esn_high") } else { vec![] };
+        let esn_high =
+            if case["esn"].as_bool().unwrap() { field(case, "esn_high") } else { vec![] };
         assert_eq!(aad, [field(case, "spi"), esn_high, field(case, "seq")].concat(), "{name}: aad");
-        let packet = [field(case, "spi"), field(case, "seq"), field(case, "iv"), ct.clone(), tag.clone()].concat();
+        let packet =
+            [field(case, "spi"), field(case, "seq"), field(case, "iv"), ct.clone(), tag.clone()]
+                .concat();
         assert_eq!(packet, field(case, "esp_packet"), "{name}: packet");
         if key.len() == 24 {
-            check_refused_192(&Case { name, key: &key, nonce: &nonce, aad: &aad, pt: &pt, ct: &ct, tag: &tag });
+            check_refused_192(&Case {
+                name,
+                key: &key,
+                nonce: &nonce,
+                aad: &aad,
+                pt: &pt,
+                ct: &ct,
+                tag: &tag,
+            });
             refused += 1;
             continue;
         }
         for b in backends() {
-            check_case(b, &Case { name, key: &key, nonce: &nonce, aad: &aad, pt: &pt, ct: &ct, tag: &tag });
+            check_case(
+                b,
+                &Case { name, key: &key, nonce: &nonce, aad: &aad, pt: &pt, ct: &ct, tag: &tag },
+            );
         }
         run += 1;
     }
@@ -100,15 +131,27 @@ fn gcm_spec_96_bit_iv_cases() {
     for case in cases.as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let (key, iv, aad) = (field(case, "key"), field(case, "iv"), field(case, "aad"));
-        let (pt, ct, tag) = (field(case, "plaintext"), field(case, "ciphertext"), field(case, "tag"));
+        let (pt, ct, tag) =
+            (field(case, "plaintext"), field(case, "ciphertext"), field(case, "tag"));
         if iv.len() != 12 {
             other_iv += 1; // GHASH-derived counters: not ESP
         } else if key.len() == 24 {
-            check_refused_192(&Case { name, key: &key, nonce: &iv, aad: &aad, pt: &pt, ct: &ct, tag: &tag });
+            check_refused_192(&Case {
+                name,
+                key: &key,
+                nonce: &iv,
+                aad: &aad,
+                pt: &pt,
+                ct: &ct,
+                tag: &tag,
+            });
             refused += 1;
         } else {
             for b in backends() {
-                check_case(b, &Case { name, key: &key, nonce: &iv, aad: &aad, pt: &pt, ct: &ct, tag: &tag });
+                check_case(
+                    b,
+                    &Case { name, key: &key, nonce: &iv, aad: &aad, pt: &pt, ct: &ct, tag: &tag },
+                );
             }
             run += 1;
         }
@@ -127,7 +170,8 @@ fn wycheproof_96_bit_iv_cases() {
         }
         assert_eq!(group["tagSize"].as_u64(), Some(128));
         for t in group["tests"].as_array().unwrap() {
-            let name = format!("wycheproof tcId {} ({})", t["tcId"], t["comment"].as_str().unwrap());
+            let name =
+                format!("wycheproof tcId {} ({})", t["tcId"], t["comment"].as_str().unwrap());
             let (key, iv, aad) = (field(t, "key"), field(t, "iv"), field(t, "aad"));
             let (msg, ct, tag) = (field(t, "msg"), field(t, "ct"), field(t, "tag"));
             let is_valid = match t["result"].as_str().unwrap() {
@@ -142,11 +186,27 @@ fn wycheproof_96_bit_iv_cases() {
             }
             for &b in &backends {
                 if is_valid {
-                    check_case(b, &Case { name: &name, key: &key, nonce: &iv, aad: &aad, pt: &msg, ct: &ct, tag: &tag });
+                    check_case(
+                        b,
+                        &Case {
+                            name: &name,
+                            key: &key,
+                            nonce: &iv,
+                            aad: &aad,
+                            pt: &msg,
+                            ct: &ct,
+                            tag: &tag,
+                        },
+                    );
                 } else {
                     let k = GcmKey::with_backend(&key, b).unwrap();
                     let mut buf = ct.clone();
-                    let r = k.open_in_place(iv.as_slice().try_into().unwrap(), &aad, &mut buf, tag.as_slice().try_into().unwrap());
+                    let r = k.open_in_place(
+                        iv.as_slice().try_into().unwrap(),
+                        &aad,
+                        &mut buf,
+                        tag.as_slice().try_into().unwrap(),
+                    );
                     assert_eq!(r, Err(TagMismatch), "{name} [{b}]: invalid case accepted");
                     assert_eq!(buf, ct, "{name} [{b}]: buffer not restored");
                 }
@@ -154,7 +214,11 @@ fn wycheproof_96_bit_iv_cases() {
             if is_valid { valid += 1 } else { invalid += 1 }
         }
     }
-    assert_eq!((valid, invalid, refused), (79, 54, 64), "case counts changed: check the vector file");
+    assert_eq!(
+        (valid, invalid, refused),
+        (79, 54, 64),
+        "case counts changed: check the vector file"
+    );
 }
 
 /// The reference itself must reproduce a vector, or the random tests would prove nothing.
@@ -163,9 +227,16 @@ fn reference_reproduces_gcm_spec_case_4() {
     let key = hex("feffe9928665731c6d6a8f9467308308");
     let iv: [u8; 12] = hex("cafebabefacedbaddecaf888").try_into().unwrap();
     let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
-    let pt = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+    let pt = hex(
+        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+    );
     let (ct, tag) = Reference::new(&key).seal(&iv, &aad, &pt);
-    assert_eq!(ct, hex("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091"));
+    assert_eq!(
+        ct,
+        hex(
+            "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091"
+        )
+    );
     assert_eq!(tag.to_vec(), hex("5bc94fbc3221a5db94fae95ae7121a47"));
 }
 
@@ -177,9 +248,16 @@ fn detection_matches_proc_cpuinfo() {
         eprintln!("no /proc/cpuinfo: detection not cross-checked");
         return;
     };
-    let flags: Vec<&str> = info.lines().find(|l| l.starts_with("flags")).unwrap().split_whitespace().collect();
+    let flags: Vec<&str> =
+        info.lines().find(|l| l.starts_with("flags")).unwrap().split_whitespace().collect();
     let has = |f: &str| flags.contains(&f);
-    assert_eq!(Backend::AesniPclmul.is_available(), has("aes") && has("pclmulqdq") && has("ssse3") && has("sse4_1"));
-    assert_eq!(Backend::VaesAvx2.is_available(), Backend::AesniPclmul.is_available() && has("avx2") && has("vaes") && has("vpclmulqdq"));
+    assert_eq!(
+        Backend::AesniPclmul.is_available(),
+        has("aes") && has("pclmulqdq") && has("ssse3") && has("sse4_1")
+    );
+    assert_eq!(
+        Backend::VaesAvx2.is_available(),
+        Backend::AesniPclmul.is_available() && has("avx2") && has("vaes") && has("vpclmulqdq")
+    );
     assert_eq!(GcmKey::new(&[0; 16]).unwrap().backend(), Backend::best());
 }

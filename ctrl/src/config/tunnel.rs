@@ -62,11 +62,7 @@ pub(crate) fn tunnel(
                 return Err(ctx.err(
                     &f("local"),
                     l,
-                    format!(
-                        "{local} is {} but peer {peer} is {}",
-                        family(local),
-                        family(peer)
-                    ),
+                    format!("{local} is {} but peer {peer} is {}", family(local), family(peer)),
                 ));
             }
             local
@@ -85,19 +81,11 @@ pub(crate) fn tunnel(
     };
     let own = [Some(local), gw.local_for(peer)];
     if own.contains(&Some(peer)) || ctx.earlier.locals.contains(&peer) {
-        return Err(ctx.err(
-            &f("peer"),
-            &t.peer,
-            format!("{peer} is this gateway's own address"),
-        ));
+        return Err(ctx.err(&f("peer"), &t.peer, format!("{peer} is this gateway's own address")));
     }
 
     if let Some(e) = ctx.earlier.peers.get(&local).map(|&k| &earlier[k]) {
-        let field = if t.local.is_some() {
-            f("local")
-        } else {
-            f("peer")
-        };
+        let field = if t.local.is_some() { f("local") } else { f("peer") };
         let line = ctx.line_of(&field);
         return Err(ctx.err_at(
             line,
@@ -263,11 +251,7 @@ fn natt(
         let field = format!("{p}.{name}");
         let n = ctx.check(&field, v, |n| in_range(*n, 1, 65535, "a UDP port"))? as u16;
         if !on {
-            return Err(ctx.err(
-                &field,
-                v,
-                "set but natt is not true; enable natt or remove it",
-            ));
+            return Err(ctx.err(&field, v, "set but natt is not true; enable natt or remove it"));
         }
         Ok(n)
     };
@@ -293,10 +277,7 @@ fn natt(
             ),
         ));
     }
-    Ok(Some(NatT {
-        local_port,
-        peer_port,
-    }))
+    Ok(Some(NatT { local_port, peer_port }))
 }
 
 /// The largest `psk_file` read: a hex PSK of `MAX_PSK_LEN` bytes, its `0x` and line ends.
@@ -310,11 +291,9 @@ fn psk_of(
     t: &RawTunnel,
 ) -> Result<Option<Secret<Vec<u8>>>, ConfigError> {
     match (&t.psk, &t.psk_file) {
-        (Some(_), Some(file)) => Err(ctx.err(
-            &format!("{p}.psk_file"),
-            file,
-            "psk and psk_file are both set; give one",
-        )),
+        (Some(_), Some(file)) => {
+            Err(ctx.err(&format!("{p}.psk_file"), file, "psk and psk_file are both set; give one"))
+        }
         (Some(v), None) => {
             let bytes = ctx.check(&format!("{p}.psk"), v, |s| psk(s))?;
             Ok(Some(Secret::new(bytes.to_vec())))
@@ -428,15 +407,8 @@ fn lifetimes(
             ));
         }
     }
-    let limits = |a: [Option<u64>; 3]| Limits {
-        seconds: a[0],
-        bytes: a[1],
-        packets: a[2],
-    };
-    Ok(Lifetimes {
-        soft: limits(soft),
-        hard: limits(hard),
-    })
+    let limits = |a: [Option<u64>; 3]| Limits { seconds: a[0], bytes: a[1], packets: a[2] };
+    Ok(Lifetimes { soft: limits(soft), hard: limits(hard) })
 }
 
 /// One SA's own fields, plus the gateway-wide checks: an inbound SPI is unique across
@@ -462,9 +434,8 @@ fn sa_config(ctx: &mut Ctx<'_>, sp: &str, sa: &RawSa, dir: Dir) -> Result<SaConf
     ctx.note(&format!("{sp}.aead"), &sa.aead);
     let aead = *sa.aead.get_ref();
     let key_field = format!("{sp}.key");
-    let key = ctx.check(&key_field, &sa.key, |k| {
-        hex_bytes(k, aead.key_len(), &format!(" for {aead}"))
-    })?;
+    let key =
+        ctx.check(&key_field, &sa.key, |k| hex_bytes(k, aead.key_len(), &format!(" for {aead}")))?;
     let probe = KeyBytes(Secret::new(key.to_vec()));
     if let Some((other, line)) = ctx.keys.get(&probe) {
         return Err(ctx.err(
@@ -483,12 +454,7 @@ fn sa_config(ctx: &mut Ctx<'_>, sp: &str, sa: &RawSa, dir: Dir) -> Result<SaConf
     let mut salt = [0u8; 4];
     salt.copy_from_slice(&salt_bytes);
     let salt = Secret::new(salt);
-    Ok(SaConfig {
-        spi,
-        aead,
-        key,
-        salt,
-    })
+    Ok(SaConfig { spi, aead, key, salt })
 }
 
 fn check_spi(n: i128) -> Result<u32, String> {
@@ -497,11 +463,5 @@ fn check_spi(n: i128) -> Result<u32, String> {
             "SPI {n} is reserved (RFC 4303 section 2.1: 0 and 1..=255 are never SAs); use {MIN_SPI} or above"
         ));
     }
-    in_range(
-        n,
-        u64::from(MIN_SPI),
-        u64::from(u32::MAX),
-        "an SPI (32 bits)",
-    )
-    .map(|v| v as u32)
+    in_range(n, u64::from(MIN_SPI), u64::from(u32::MAX), "an SPI (32 bits)").map(|v| v as u32)
 }

@@ -178,10 +178,7 @@ pub(crate) fn validate(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config, Conf
         gateway,
         tunnels,
         routes,
-        source: Source {
-            file: ctx.file.to_owned(),
-            lines: std::mem::take(&mut ctx.seen),
-        },
+        source: Source { file: ctx.file.to_owned(), lines: std::mem::take(&mut ctx.seen) },
     })
 }
 
@@ -206,23 +203,14 @@ fn gateway(ctx: &mut Ctx<'_>, g: &S<RawGateway>) -> Result<Gateway, ConfigError>
     let mut local_v6 = None;
     let mut first_line: [usize; 2] = [0, 0];
     let addrs: Vec<(String, S<String>)> = match g.local.get_ref() {
-        OneOrMany::One(s) => vec![(
-            "gateway.local".to_owned(),
-            S::new(g.local.span(), s.clone()),
-        )],
-        OneOrMany::Many(v) => v
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (format!("gateway.local[{i}]"), a.clone()))
-            .collect(),
+        OneOrMany::One(s) => vec![("gateway.local".to_owned(), S::new(g.local.span(), s.clone()))],
+        OneOrMany::Many(v) => {
+            v.iter().enumerate().map(|(i, a)| (format!("gateway.local[{i}]"), a.clone())).collect()
+        }
     };
     ctx.note("gateway.local", &g.local);
     if addrs.is_empty() {
-        return Err(ctx.err(
-            "gateway.local",
-            &g.local,
-            "empty: give at least one address",
-        ));
+        return Err(ctx.err("gateway.local", &g.local, "empty: give at least one address"));
     }
     for (field, a) in &addrs {
         let addr = ctx.check(field, a, |s| unicast_addr(s))?;
@@ -251,19 +239,12 @@ fn gateway(ctx: &mut Ctx<'_>, g: &S<RawGateway>) -> Result<Gateway, ConfigError>
         None => DEFAULT_REPLAY_WINDOW,
     };
     let peer_port = match &g.peer_port {
-        Some(v) => ctx.check("gateway.peer_port", v, |n| {
-            in_range(*n, 1, 65535, "a UDP port")
-        })? as u16,
+        Some(v) => {
+            ctx.check("gateway.peer_port", v, |n| in_range(*n, 1, 65535, "a UDP port"))? as u16
+        }
         None => DEFAULT_PEER_PORT,
     };
-    Ok(Gateway {
-        protected_port,
-        unprotected_port,
-        local_v4,
-        local_v6,
-        replay_window,
-        peer_port,
-    })
+    Ok(Gateway { protected_port, unprotected_port, local_v4, local_v6, replay_window, peer_port })
 }
 
 fn route(
@@ -278,9 +259,7 @@ fn route(
     ctx.note(&p, r);
     let r = r.get_ref();
     let field = format!("{p}.dst");
-    let dst = ctx.check(&field, &r.dst, |s| {
-        s.parse::<Prefix>().map_err(|e| e.to_string())
-    })?;
+    let dst = ctx.check(&field, &r.dst, |s| s.parse::<Prefix>().map_err(|e| e.to_string()))?;
     if let Some(&k) = earlier.get(&dst) {
         let line = ctx.line_of(&format!("route[{k}].dst"));
         return Err(ctx.err(
@@ -305,9 +284,9 @@ fn route(
     let port = match &r.port {
         Some(v) => {
             let field = format!("{p}.port");
-            let n = ctx.check(&field, v, |n| {
-                in_range(*n, 0, u64::from(u16::MAX), "a DPDK port id")
-            })? as u16;
+            let n = ctx
+                .check(&field, v, |n| in_range(*n, 0, u64::from(u16::MAX), "a DPDK port id"))?
+                as u16;
             if n != gw.protected_port {
                 return Err(ctx.err(
                     &field,
@@ -324,9 +303,5 @@ fn route(
         None => gw.protected_port,
     };
     let next_hop_mac = ctx.check(&format!("{p}.next_hop_mac"), &r.next_hop_mac, |s| mac(s))?;
-    Ok(Route {
-        dst,
-        port,
-        next_hop_mac,
-    })
+    Ok(Route { dst, port, next_hop_mac })
 }

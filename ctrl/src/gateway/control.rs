@@ -291,7 +291,13 @@ impl<'s, P: PacketBuf + Send> GatewayControl<'s, P> {
                     sa.push(sa_json(o, owner));
                 }
                 sa.extend(by_tunnel[i].iter().map(|e| sa_json(&e.sa, e.owner)));
-                TunnelJson { name: t.name.clone(), rekeys: t.rekeys, owner, sa, ..TunnelJson::default() }
+                TunnelJson {
+                    name: t.name.clone(),
+                    rekeys: t.rekeys,
+                    owner,
+                    sa,
+                    ..TunnelJson::default()
+                }
             })
             .collect()
     }

@@ -403,7 +403,8 @@ pub fn run(args: &PcapArgs) -> Result<(), Failure> {
 
 /// `--all-tunnels`: every tunnel's streams interleaved in one pair of files per size.
 fn run_all(args: &PcapArgs, cfg: &Config) -> Result<(), Failure> {
-    let plans = cfg.tunnels.iter().map(|t| plan_for(args, cfg, t)).collect::<Result<Vec<_>, _>>()?;
+    let plans =
+        cfg.tunnels.iter().map(|t| plan_for(args, cfg, t)).collect::<Result<Vec<_>, _>>()?;
     let tunnels = plans.len() as u64;
     if args.count < tunnels {
         eprintln!(
@@ -444,11 +445,13 @@ fn run_all(args: &PcapArgs, cfg: &Config) -> Result<(), Failure> {
         let plain: Vec<StreamSpec<'_>> = plans.iter().map(|p| p.plain).collect();
         for (name, specs) in [("plain", &plain), ("esp", &esp)] {
             let path = args.dir.join(format!("{name}-{size}.pcap"));
-            let bytes = pcapgen::write_interleaved(&path, specs, size, args.count).map_err(|e| {
-                let usage = matches!(e, pcapgen::Error::Size(_) | pcapgen::Error::TooBig { .. });
-                let m = format!("size {size}: {e}");
-                if usage { Failure::usage(m) } else { Failure::runtime(m) }
-            })?;
+            let bytes =
+                pcapgen::write_interleaved(&path, specs, size, args.count).map_err(|e| {
+                    let usage =
+                        matches!(e, pcapgen::Error::Size(_) | pcapgen::Error::TooBig { .. });
+                    let m = format!("size {size}: {e}");
+                    if usage { Failure::usage(m) } else { Failure::runtime(m) }
+                })?;
             out!(
                 "  {}  {} frames, {:.1} bytes average (without FCS), {} tunnels{}",
                 path.display(),
@@ -456,7 +459,11 @@ fn run_all(args: &PcapArgs, cfg: &Config) -> Result<(), Failure> {
                 bytes as f64 / args.count as f64,
                 tunnels.min(args.count),
                 if name == "esp" {
-                    format!(", seq {}..={} per tunnel", args.start_seq, args.start_seq - 1 + per_tunnel)
+                    format!(
+                        ", seq {}..={} per tunnel",
+                        args.start_seq,
+                        args.start_seq - 1 + per_tunnel
+                    )
                 } else {
                     String::new()
                 }

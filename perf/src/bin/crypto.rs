@@ -14,7 +14,9 @@ use perf::crypto::{AAD_LEN, Cell, Dir, KeySize, SIZES, Size, imix_from, ours};
 use qfp_simd::gcm::{Backend, GcmKey};
 
 #[derive(Parser)]
-#[command(about = "AES-GCM per-core throughput: qfp-simd vs aes+ghash vs openssl vs intel-ipsec-mb")]
+#[command(
+    about = "AES-GCM per-core throughput: qfp-simd vs aes+ghash vs openssl vs intel-ipsec-mb"
+)]
 struct Args {
     /// Seconds per timed repetition of each in-process measurement.
     #[arg(long, default_value_t = 0.25)]
@@ -53,8 +55,10 @@ fn cpu_banner() -> String {
             .unwrap_or_else(|| "?".to_string())
     };
     let flags = get("flags");
-    let wanted = ["aes", "pclmulqdq", "avx", "avx2", "vaes", "vpclmulqdq", "avx512f", "avx512vl", "sha_ni"];
-    let present: Vec<&str> = wanted.iter().copied().filter(|f| flags.split_whitespace().any(|x| x == *f)).collect();
+    let wanted =
+        ["aes", "pclmulqdq", "avx", "avx2", "vaes", "vpclmulqdq", "avx512f", "avx512vl", "sha_ni"];
+    let present: Vec<&str> =
+        wanted.iter().copied().filter(|f| flags.split_whitespace().any(|x| x == *f)).collect();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
         "CPU: {} ({} logical CPUs, {} MHz)\ncrypto flags: {}\nall flags: {}\nload average at start: {}",
@@ -106,7 +110,8 @@ fn main() {
     );
     let per_rep = Duration::from_secs_f64(args.seconds);
     let stat = if args.best { ours::Stat::Best } else { ours::Stat::Mean };
-    let keys: &[KeySize] = if args.aes128_only { &[KeySize::Aes128] } else { &[KeySize::Aes128, KeySize::Aes256] };
+    let keys: &[KeySize] =
+        if args.aes128_only { &[KeySize::Aes128] } else { &[KeySize::Aes128, KeySize::Aes256] };
     let mut commands: Vec<String> = Vec::new();
     for &ks in keys {
         for dir in [Dir::Seal, Dir::Open] {
@@ -117,21 +122,43 @@ fn main() {
                     b => format!("qfp-simd {b}"),
                 };
                 let cells = match GcmKey::with_backend(&[0x42; 32][..ks.bytes()], backend) {
-                    Ok(key) => SIZES.iter().map(|&s| Cell::BytesPerSec(ours::measure(&key, dir, s, per_rep, args.reps, stat))).collect(),
+                    Ok(key) => SIZES
+                        .iter()
+                        .map(|&s| {
+                            Cell::BytesPerSec(ours::measure(&key, dir, s, per_rep, args.reps, stat))
+                        })
+                        .collect(),
                     Err(e) => vec![Cell::Missing(e.to_string()); SIZES.len()],
                 };
                 rows.push(Row { label, cells });
             }
             if args.no_refs {
                 let skipped = vec![Cell::Missing("skipped (--no-refs)".to_string()); SIZES.len()];
-                rows.push(Row { label: "openssl speed -evp -aead".to_string(), cells: skipped.clone() });
-                rows.push(Row { label: "intel-ipsec-mb (DPDK aesni_gcm)".to_string(), cells: skipped });
+                rows.push(Row {
+                    label: "openssl speed -evp -aead".to_string(),
+                    cells: skipped.clone(),
+                });
+                rows.push(Row {
+                    label: "intel-ipsec-mb (DPDK aesni_gcm)".to_string(),
+                    cells: skipped,
+                });
             } else {
                 let ossl = external::openssl(ks, dir, args.openssl_seconds);
-                rows.push(Row { label: "openssl speed -evp -aead".to_string(), cells: ref_cells(&ossl) });
+                rows.push(Row {
+                    label: "openssl speed -evp -aead".to_string(),
+                    cells: ref_cells(&ossl),
+                });
                 let mb = external::intel_ipsec_mb(ks, dir, args.dpdk_ops);
-                rows.push(Row { label: "intel-ipsec-mb (DPDK aesni_gcm)".to_string(), cells: ref_cells(&mb) });
-                commands.extend(ossl.commands.into_iter().take(1).map(|c| format!("{c}   (also -bytes 512, 570, 1400, 1500)")));
+                rows.push(Row {
+                    label: "intel-ipsec-mb (DPDK aesni_gcm)".to_string(),
+                    cells: ref_cells(&mb),
+                });
+                commands.extend(
+                    ossl.commands
+                        .into_iter()
+                        .take(1)
+                        .map(|c| format!("{c}   (also -bytes 512, 570, 1400, 1500)")),
+                );
                 commands.extend(mb.commands);
             }
             let ratios = [
@@ -140,7 +167,10 @@ fn main() {
                 Ratio { label: "vaes / openssl".to_string(), num: 0, den: 3 },
                 Ratio { label: "vaes / aes+ghash".to_string(), num: 0, den: 2 },
             ];
-            println!("{}\n", table::render(&format!("{} {}", ks.name(), dir.name()), &rows, &ratios));
+            println!(
+                "{}\n",
+                table::render(&format!("{} {}", ks.name(), dir.name()), &rows, &ratios)
+            );
         }
     }
     println!("Reference command lines:");

@@ -44,11 +44,14 @@ fn pinned(program: &str) -> Command {
 
 /// Output of a finished command, or a one-line reason.
 fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", cmd.get_program().to_string_lossy()))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", cmd.get_program().to_string_lossy()))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().chain(stdout.lines()).rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        let last =
+            stderr.lines().chain(stdout.lines()).rfind(|l| !l.trim().is_empty()).unwrap_or("");
         return Err(format!("exited with {}: {}", out.status, last.trim()));
     }
     Ok(stdout)
@@ -70,13 +73,24 @@ pub fn openssl(key: KeySize, dir: Dir, secs: u32) -> RefRun {
     let mut rates = Vec::new();
     for size in REF_SIZES {
         let mut cmd = pinned("openssl");
-        cmd.args(["speed", "-mr", "-elapsed", "-seconds", &secs.to_string(), "-evp", cipher, "-aead"]);
+        cmd.args([
+            "speed",
+            "-mr",
+            "-elapsed",
+            "-seconds",
+            &secs.to_string(),
+            "-evp",
+            cipher,
+            "-aead",
+        ]);
         if dir == Dir::Open {
             cmd.arg("-decrypt");
         }
         cmd.args(["-bytes", &size.to_string()]);
         commands.push(render(&cmd));
-        match run(&mut cmd).and_then(|o| parse_openssl(&o).ok_or_else(|| "no +F: line in openssl output".to_string())) {
+        match run(&mut cmd).and_then(|o| {
+            parse_openssl(&o).ok_or_else(|| "no +F: line in openssl output".to_string())
+        }) {
             Ok(r) => rates.push((size, r)),
             Err(e) => return RefRun { commands, rates: Err(e) },
         }
@@ -106,9 +120,19 @@ pub fn intel_ipsec_mb(key: KeySize, dir: Dir, ops: u64) -> RefRun {
     let sizes = REF_SIZES.map(|s| s.to_string()).join(",");
     let mut cmd = Command::new("dpdk-test-crypto-perf");
     cmd.args(["--no-huge", "-m", "1024", "--no-pci", "--vdev", "crypto_aesni_gcm0", "-l", "0,1"]);
-    cmd.args(["--file-prefix", &format!("qfp-crypto-bench-{}", std::process::id()), "--log-level", "error"]);
+    cmd.args([
+        "--file-prefix",
+        &format!("qfp-crypto-bench-{}", std::process::id()),
+        "--log-level",
+        "error",
+    ]);
     cmd.args(["--", "--ptest", "throughput", "--devtype", "crypto_aesni_gcm", "--optype", "aead"]);
-    cmd.args(["--aead-algo", "aes-gcm", "--aead-op", if dir == Dir::Seal { "encrypt" } else { "decrypt" }]);
+    cmd.args([
+        "--aead-algo",
+        "aes-gcm",
+        "--aead-op",
+        if dir == Dir::Seal { "encrypt" } else { "decrypt" },
+    ]);
     cmd.args(["--aead-key-sz", &key.bytes().to_string(), "--aead-iv-sz", "12"]);
     cmd.args(["--aead-aad-sz", &AAD_LEN.to_string(), "--digest-sz", "16"]);
     cmd.args(["--buffer-sz", &sizes, "--total-ops", &ops.to_string(), "--silent"]);
@@ -129,7 +153,11 @@ fn pmd_hint() -> &'static str {
         .args(["-W", "-f=${Status}", "librte-crypto-ipsec-mb23"])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"));
-    if installed { "" } else { " (the PMD package librte-crypto-ipsec-mb23 is not installed: apt-get install librte-crypto-ipsec-mb23)" }
+    if installed {
+        ""
+    } else {
+        " (the PMD package librte-crypto-ipsec-mb23 is not installed: apt-get install librte-crypto-ipsec-mb23)"
+    }
 }
 
 #[cfg(test)]

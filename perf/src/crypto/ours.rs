@@ -79,7 +79,14 @@ pub enum Stat {
 
 /// Bytes of payload per second for `key` doing `dir` on `size` packets over `reps` timed
 /// runs of `per_rep` each, after one untimed warm-up run.
-pub fn measure(key: &GcmKey, dir: Dir, size: Size, per_rep: Duration, reps: usize, stat: Stat) -> f64 {
+pub fn measure(
+    key: &GcmKey,
+    dir: Dir,
+    size: Size,
+    per_rep: Duration,
+    reps: usize,
+    stat: Stat,
+) -> f64 {
     let aad = [0x5a; AAD_LEN];
     let mut pkts = workload(key, size, &aad);
     let round_bytes: usize = pkts.iter().map(|p| p.buf.len()).sum();

@@ -60,7 +60,8 @@ pub fn render(title: &str, rows: &[Row], ratios: &[Ratio]) -> String {
     for ratio in ratios {
         let _ = write!(out, "{:<LABEL_W$}", ratio.label);
         for col in 0..SIZES.len() {
-            let text = match (rows[ratio.num].cells[col].rate(), rows[ratio.den].cells[col].rate()) {
+            let text = match (rows[ratio.num].cells[col].rate(), rows[ratio.den].cells[col].rate())
+            {
                 (Some(a), Some(b)) => format!("{:.2}x", a / b),
                 _ => "-".to_string(),
             };
@@ -84,7 +85,12 @@ mod tests {
             Row { label: "a".into(), cells: vec![Cell::BytesPerSec(2e9); 4] },
             Row {
                 label: "b".into(),
-                cells: vec![Cell::BytesPerSec(1e9), Cell::Missing("gone".into()), Cell::BytesPerSec(4e9), Cell::Missing("gone".into())],
+                cells: vec![
+                    Cell::BytesPerSec(1e9),
+                    Cell::Missing("gone".into()),
+                    Cell::BytesPerSec(4e9),
+                    Cell::Missing("gone".into()),
+                ],
             },
         ];
         let t = render("T", &rows, &[Ratio { label: "a/b".into(), num: 0, den: 1 }]);

@@ -55,7 +55,12 @@ fn keystream<const NR: usize>(s: &Schedule, ctr: &mut __m128i) -> [__m128i; W] {
 /// folded into `x`, stitched: one GHASH multiply after each of the first AES rounds.
 #[inline]
 #[target_feature(enable = "aes,sse2,ssse3,pclmulqdq")]
-fn keystream_ghash<const NR: usize>(s: &Schedule, ctr: &mut __m128i, x: &mut __m128i, c: &[__m128i; W]) -> [__m128i; W] {
+fn keystream_ghash<const NR: usize>(
+    s: &Schedule,
+    ctr: &mut __m128i,
+    x: &mut __m128i,
+    c: &[__m128i; W],
+) -> [__m128i; W] {
     const { assert!(NR > W) };
     let mask = field::bswap_mask();
     let one = _mm_set_epi32(0, 0, 0, 1);
@@ -154,7 +159,12 @@ fn tag(x: __m128i, ek_j0: __m128i) -> [u8; 16] {
 
 /// Encrypts `buf` in place and returns the tag.
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
+pub(crate) fn seal<const NR: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; 16] {
     let len_block = field::length_block(aad.len(), buf.len());
     let (j0, ek_j0) = start::<NR>(s, nonce);
     let mut ctr = _mm_add_epi32(j0, _mm_set_epi32(0, 0, 0, 1));
@@ -177,7 +187,12 @@ pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
 /// Decrypts `buf` in place and returns the tag computed over its ciphertext; the caller
 /// compares it with the received one and calls [`ctr`] to restore the ciphertext on mismatch.
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
+pub(crate) fn open<const NR: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; 16] {
     let len_block = field::length_block(aad.len(), buf.len());
     let (j0, ek_j0) = start::<NR>(s, nonce);
     let mut ctr = _mm_add_epi32(j0, _mm_set_epi32(0, 0, 0, 1));

@@ -255,7 +255,11 @@ impl GcmKey {
                 // SAFETY: `short::seal` needs the `AesClmul` features; both arms bound a
                 // token that proves them (a `VaesClmul` token implies every one of them).
                 unsafe {
-                    if self.rounds == 10 { short::seal::<10>(s, nonce, aad, buf) } else { short::seal::<14>(s, nonce, aad, buf) }
+                    if self.rounds == 10 {
+                        short::seal::<10>(s, nonce, aad, buf)
+                    } else {
+                        short::seal::<14>(s, nonce, aad, buf)
+                    }
                 }
             }
             #[cfg(target_arch = "x86_64")]
@@ -264,7 +268,11 @@ impl GcmKey {
                 // SAFETY: `vaes::seal` is compiled with the features a `VaesClmul` token
                 // proves present; `_cpu` is such a token (see `crate::cpu`).
                 unsafe {
-                    if self.rounds == 10 { vaes::seal::<10>(s, nonce, aad, buf) } else { vaes::seal::<14>(s, nonce, aad, buf) }
+                    if self.rounds == 10 {
+                        vaes::seal::<10>(s, nonce, aad, buf)
+                    } else {
+                        vaes::seal::<14>(s, nonce, aad, buf)
+                    }
                 }
             }
             #[cfg(target_arch = "x86_64")]
@@ -273,7 +281,11 @@ impl GcmKey {
                 // SAFETY: `aesni::seal` is compiled with the features an `AesClmul` token
                 // proves present; `_cpu` is such a token.
                 unsafe {
-                    if self.rounds == 10 { aesni::seal::<10>(s, nonce, aad, buf) } else { aesni::seal::<14>(s, nonce, aad, buf) }
+                    if self.rounds == 10 {
+                        aesni::seal::<10>(s, nonce, aad, buf)
+                    } else {
+                        aesni::seal::<14>(s, nonce, aad, buf)
+                    }
                 }
             }
             Imp::Soft(k) => k.seal(nonce, aad, buf),
@@ -285,7 +297,13 @@ impl GcmKey {
     ///
     /// # Panics
     /// If `buf` is longer than [`MAX_TEXT_LEN`].
-    pub fn open_in_place(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &[u8; 16]) -> Result<(), TagMismatch> {
+    pub fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), TagMismatch> {
         check_len(buf);
         let computed = match &self.imp {
             #[cfg(target_arch = "x86_64")]
@@ -293,7 +311,11 @@ impl GcmKey {
                 #[allow(unsafe_code)]
                 // SAFETY: as in `seal_in_place`: both tokens prove `short::open`'s features.
                 unsafe {
-                    if self.rounds == 10 { short::open::<10>(s, nonce, aad, buf) } else { short::open::<14>(s, nonce, aad, buf) }
+                    if self.rounds == 10 {
+                        short::open::<10>(s, nonce, aad, buf)
+                    } else {
+                        short::open::<14>(s, nonce, aad, buf)
+                    }
                 }
             }
             #[cfg(target_arch = "x86_64")]
@@ -301,7 +323,11 @@ impl GcmKey {
                 #[allow(unsafe_code)]
                 // SAFETY: as in `seal_in_place`: `_cpu` proves the features of `vaes::open`.
                 unsafe {
-                    if self.rounds == 10 { vaes::open::<10>(s, nonce, aad, buf) } else { vaes::open::<14>(s, nonce, aad, buf) }
+                    if self.rounds == 10 {
+                        vaes::open::<10>(s, nonce, aad, buf)
+                    } else {
+                        vaes::open::<14>(s, nonce, aad, buf)
+                    }
                 }
             }
             #[cfg(target_arch = "x86_64")]
@@ -309,7 +335,11 @@ impl GcmKey {
                 #[allow(unsafe_code)]
                 // SAFETY: as in `seal_in_place`: `_cpu` proves the features of `aesni::open`.
                 unsafe {
-                    if self.rounds == 10 { aesni::open::<10>(s, nonce, aad, buf) } else { aesni::open::<14>(s, nonce, aad, buf) }
+                    if self.rounds == 10 {
+                        aesni::open::<10>(s, nonce, aad, buf)
+                    } else {
+                        aesni::open::<14>(s, nonce, aad, buf)
+                    }
                 }
             }
             Imp::Soft(k) => k.open(nonce, aad, buf),
@@ -325,7 +355,11 @@ impl GcmKey {
                 #[allow(unsafe_code)]
                 // SAFETY: `_cpu` proves the features `vaes::ctr` is compiled with.
                 unsafe {
-                    if self.rounds == 10 { vaes::ctr::<10>(s, nonce, buf) } else { vaes::ctr::<14>(s, nonce, buf) }
+                    if self.rounds == 10 {
+                        vaes::ctr::<10>(s, nonce, buf)
+                    } else {
+                        vaes::ctr::<14>(s, nonce, buf)
+                    }
                 }
             }
             #[cfg(target_arch = "x86_64")]
@@ -333,7 +367,11 @@ impl GcmKey {
                 #[allow(unsafe_code)]
                 // SAFETY: `_cpu` proves the features `aesni::ctr` is compiled with.
                 unsafe {
-                    if self.rounds == 10 { aesni::ctr::<10>(s, nonce, buf) } else { aesni::ctr::<14>(s, nonce, buf) }
+                    if self.rounds == 10 {
+                        aesni::ctr::<10>(s, nonce, buf)
+                    } else {
+                        aesni::ctr::<14>(s, nonce, buf)
+                    }
                 }
             }
             Imp::Soft(k) => k.ctr_only(nonce, buf),
@@ -344,7 +382,11 @@ impl GcmKey {
 
 #[inline]
 fn check_len(buf: &[u8]) {
-    assert!(buf.len() as u64 <= MAX_TEXT_LEN, "AES-GCM plaintext of {} bytes exceeds the GCM limit", buf.len());
+    assert!(
+        buf.len() as u64 <= MAX_TEXT_LEN,
+        "AES-GCM plaintext of {} bytes exceeds the GCM limit",
+        buf.len()
+    );
 }
 
 #[cfg(test)]
@@ -364,7 +406,10 @@ mod tests {
         for len in [0, 15, 17, 24, 31, 33, 64] {
             assert_eq!(GcmKey::new(&vec![0; len]).unwrap_err(), BadKeyLen(len));
             for b in Backend::ALL {
-                assert_eq!(GcmKey::with_backend(&vec![0; len], b).unwrap_err(), KeyError::BadKeyLen(BadKeyLen(len)));
+                assert_eq!(
+                    GcmKey::with_backend(&vec![0; len], b).unwrap_err(),
+                    KeyError::BadKeyLen(BadKeyLen(len))
+                );
             }
         }
     }

@@ -79,7 +79,10 @@ fn byte_mask(n: usize) -> __m128i {
 /// rounds. The counter of block k is J0's last byte (1) plus k: no carry for NB < 255.
 #[inline]
 #[target_feature(enable = "aes,sse2,sse4.1")]
-fn keystream<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12]) -> (__m128i, [__m128i; NB]) {
+fn keystream<const NR: usize, const NB: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+) -> (__m128i, [__m128i; NB]) {
     const { assert!(NB < 255) };
     let j0 = field::j0_block(nonce);
     let mut ek_j0 = _mm_xor_si128(j0, s.rk[0]);
@@ -135,7 +138,12 @@ fn tag(x: __m128i, ek_j0: __m128i) -> [u8; 16] {
 
 #[inline]
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-fn seal_n<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
+fn seal_n<const NR: usize, const NB: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; 16] {
     let text_len = buf.len();
     let (ek_j0, ks) = keystream::<NR, NB>(s, nonce);
     let mut c = [field::zero(); NB];
@@ -159,7 +167,12 @@ fn seal_n<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12], aad:
 
 #[inline]
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-fn open_n<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
+fn open_n<const NR: usize, const NB: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; 16] {
     let text_len = buf.len();
     let (ek_j0, ks) = keystream::<NR, NB>(s, nonce);
     let mut c = [field::zero(); NB];
@@ -187,15 +200,43 @@ fn open_n<const NR: usize, const NB: usize>(s: &Schedule, nonce: &[u8; 12], aad:
 /// Encrypts `buf` (at most [`MAX_LEN`] bytes; AAD at most [`MAX_AAD`]) in place and
 /// returns the tag.
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
-    assert!(fits(aad, buf), "short GCM kernel called with {} bytes of AAD and {} of text", aad.len(), buf.len());
-    if buf.len() <= 48 { seal_n::<NR, 3>(s, nonce, aad, buf) } else { seal_n::<NR, MAX_BLOCKS>(s, nonce, aad, buf) }
+pub(crate) fn seal<const NR: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; 16] {
+    assert!(
+        fits(aad, buf),
+        "short GCM kernel called with {} bytes of AAD and {} of text",
+        aad.len(),
+        buf.len()
+    );
+    if buf.len() <= 48 {
+        seal_n::<NR, 3>(s, nonce, aad, buf)
+    } else {
+        seal_n::<NR, MAX_BLOCKS>(s, nonce, aad, buf)
+    }
 }
 
 /// Decrypts `buf` (as for [`seal`]) in place and returns the tag computed over its
 /// ciphertext; the caller compares it and restores the ciphertext on a mismatch.
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
-    assert!(fits(aad, buf), "short GCM kernel called with {} bytes of AAD and {} of text", aad.len(), buf.len());
-    if buf.len() <= 48 { open_n::<NR, 3>(s, nonce, aad, buf) } else { open_n::<NR, MAX_BLOCKS>(s, nonce, aad, buf) }
+pub(crate) fn open<const NR: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; 16] {
+    assert!(
+        fits(aad, buf),
+        "short GCM kernel called with {} bytes of AAD and {} of text",
+        aad.len(),
+        buf.len()
+    );
+    if buf.len() <= 48 {
+        open_n::<NR, 3>(s, nonce, aad, buf)
+    } else {
+        open_n::<NR, MAX_BLOCKS>(s, nonce, aad, buf)
+    }
 }

@@ -85,7 +85,8 @@ fn wide2_zero() -> Wide2 {
 #[inline]
 #[target_feature(enable = "avx2,pclmulqdq")]
 fn fold_reduce(w: Wide2) -> __m128i {
-    let fold = |v: __m256i| _mm_xor_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let fold =
+        |v: __m256i| _mm_xor_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
     field::reduce(Wide { lo: fold(w.lo), mid: fold(w.mid), hi: fold(w.hi) })
 }
 
@@ -103,7 +104,8 @@ fn low_lane(x: __m128i) -> __m256i {
 fn start<const NR: usize>(s: &Schedule, nonce: &[u8; 12]) -> (__m256i, __m128i) {
     let j0 = field::j0_block(nonce);
     let jr = field::reflect(j0, field::bswap_mask());
-    let ctr = _mm256_add_epi32(_mm256_broadcastsi128_si256(jr), _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 1));
+    let ctr =
+        _mm256_add_epi32(_mm256_broadcastsi128_si256(jr), _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 1));
     (ctr, encrypt_block::<NR>(&s.rk, j0))
 }
 
@@ -159,7 +161,13 @@ fn ghash_chunk(s: &Schedule, k: &Keys, x: __m128i, c: &[__m256i; R]) -> __m128i 
 /// multiplier runs while the AES units are busy.
 #[inline]
 #[target_feature(enable = "avx2,pclmulqdq,vaes,vpclmulqdq")]
-fn keystream_ghash<const NR: usize>(s: &Schedule, k: &Keys, ctr: &mut __m256i, x: &mut __m128i, c: &[__m256i; R]) -> [__m256i; R] {
+fn keystream_ghash<const NR: usize>(
+    s: &Schedule,
+    k: &Keys,
+    ctr: &mut __m256i,
+    x: &mut __m128i,
+    c: &[__m256i; R],
+) -> [__m256i; R] {
     const { assert!(NR > R) };
     let two = _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 2);
     let p = first_power(2 * R);
@@ -250,7 +258,12 @@ fn tag(x: __m128i, ek_j0: __m128i) -> [u8; 16] {
 
 /// Encrypts `buf` in place and returns the tag.
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1,avx,avx2,vaes,vpclmulqdq")]
-pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
+pub(crate) fn seal<const NR: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; 16] {
     let len_block = field::length_block(aad.len(), buf.len());
     let k = keys(s);
     let (mut ctr, ek_j0) = start::<NR>(s, nonce);
@@ -273,7 +286,12 @@ pub(crate) fn seal<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], 
 /// Decrypts `buf` in place and returns the tag computed over its ciphertext (see
 /// [`super::aesni::open`]).
 #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1,avx,avx2,vaes,vpclmulqdq")]
-pub(crate) fn open<const NR: usize>(s: &Schedule, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
+pub(crate) fn open<const NR: usize>(
+    s: &Schedule,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; 16] {
     let len_block = field::length_block(aad.len(), buf.len());
     let k = keys(s);
     let (mut ctr, ek_j0) = start::<NR>(s, nonce);
