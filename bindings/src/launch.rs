@@ -87,10 +87,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // SAFETY: only the lifetime changes (same layout); the closure cannot outlive 'scope.
         let f: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(f) };
         let job = Box::into_raw(Box::new(Job { f, lcore, panicked: Arc::clone(&self.panicked) }));
-        // SAFETY: trampoline has the signature DPDK expects and takes ownership of `job`
-        // exactly once; lcore is a worker lcore of this EAL; we are on the main lcore.
-        let ret =
-            unsafe { ffi::rte_eal_remote_launch(Some(trampoline), job.cast::<c_void>(), lcore) };
+        let ret = {
+            // Launched from the main lcore onto a worker lcore of this EAL.
+            // SAFETY: trampoline has DPDK's signature and takes ownership of `job` once.
+            unsafe { ffi::rte_eal_remote_launch(Some(trampoline), job.cast::<c_void>(), lcore) }
+        };
         if ret < 0 {
             // SAFETY: the launch failed, so the trampoline will never run: we still own job.
             drop(unsafe { Box::from_raw(job) });

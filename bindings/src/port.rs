@@ -237,10 +237,11 @@ impl<'eal> Port<'eal> {
             // A NULL rss_key (the default) keeps the driver's own hash key.
             eth_conf.rx_adv_conf.rss_conf.rss_hf = rss_hash_functions() & info.rss_offloads;
         }
-        // SAFETY: the EAL is initialised; eth_conf is a valid, fully initialised config
-        // that DPDK copies; queue counts were checked against the device above.
-        let ret =
-            unsafe { ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf) };
+        let ret = {
+            // SAFETY: the EAL is initialised; eth_conf is a valid, fully initialised config
+            // that DPDK copies; queue counts were checked against the device above.
+            unsafe { ffi::rte_eth_dev_configure(id, conf.rx_queues, conf.tx_queues, &eth_conf) }
+        };
         check(ret, || {
             format!(
                 "rte_eth_dev_configure({name}, {} rx, {} tx queues)",
