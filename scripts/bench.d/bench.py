@@ -187,6 +187,23 @@ class Runner:
         for base in ("/var/run/dpdk", "/tmp/dpdk"):
             shutil.rmtree(Path(base) / p, ignore_errors=True)
 
+    def stop_all(self, procs, prefixes, logs=()):
+        """Stops the child processes of a run: SIGINT to those still running (they write
+        their final figures), SIGKILL to any that has not exited 15 s later; then closes
+        their logs and removes their EAL runtime directories."""
+        for pr in procs:
+            if pr.poll() is None:
+                pr.send_signal(signal.SIGINT)
+        for pr in procs:
+            try:
+                pr.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+        for f in logs:
+            f.close()
+        for p in prefixes:
+            self.cleanup_prefix(p)
+
     def run_for(self, argv, seconds, log, on_tick=None):
         """Runs argv for `seconds`, then SIGINT (SIGKILL 15 s later); output to `log`.
         `on_tick(proc)` is called every 0.1 s while it runs; the first time it returns

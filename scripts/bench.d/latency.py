@@ -137,13 +137,4 @@ def run(r, tunnel, a_toml):
                           lat(rep, "p999"), lat(rep, "max")))
         r.table(["load", "rate Mpps", "sent", "lost", "p50", "p99", "p99.9", "max"], table, [str] * 8)
     finally:
-        for pr in procs:
-            if pr.poll() is None:
-                pr.send_signal(2)
-        for pr in procs:
-            try:
-                pr.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pr.kill()
-        for p in prefixes:
-            r.cleanup_prefix(p)
+        r.stop_all(procs, prefixes)

@@ -104,18 +104,7 @@ def run_one(r, tunnel, a_toml, window, seconds):
             if pts[-1][2] and pts[-1][2] > pts[0][2]:
                 res["cpu"] = (pts[-1][1] - pts[0][1]) / ((pts[-1][2] - pts[0][2]) / 1e9)
     finally:
-        for pr in procs:
-            if pr.poll() is None:
-                pr.send_signal(2)
-        for pr in procs:
-            try:
-                pr.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pr.kill()
-        for f in logs:
-            f.close()
-        for p in prefixes:
-            r.cleanup_prefix(p)
+        r.stop_all(procs, prefixes, logs)
     s = stats_of(a_stats)
     if s:
         drops = s.get("drops", {})

@@ -91,18 +91,7 @@ def one(r, tunnel, d, tag, rekey_ms, rate, seconds):
         except (OSError, ValueError):
             rep = None
     finally:
-        for pr in procs:
-            if pr.poll() is None:
-                pr.send_signal(2)
-        for pr in procs:
-            try:
-                pr.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pr.kill()
-        for f in logs:
-            f.close()
-        for p in prefixes:
-            r.cleanup_prefix(p)
+        r.stop_all(procs, prefixes, logs)
     try:
         a_stats = json.loads(a_json.read_text())
     except (OSError, ValueError):
