@@ -161,7 +161,9 @@ impl Drop for Eal {
     fn drop(&mut self) {
         // rte_eal_cleanup unmaps DPDK's memory but leaves the interrupt thread running:
         // let a driver callback still at work there (net_memif handling its peer's
-        // disconnect) finish first, or it would fault on the unmapped memory.
+        // disconnect) finish first, or it would fault on the unmapped memory. The memif
+        // gate's holder goes first: it would otherwise keep that thread busy.
+        crate::gate::stop();
         crate::intr::quiesce();
         // SAFETY: every object that uses DPDK memory borrows the Eal, so none is alive
         // here; jobs launched on lcores have been waited for by `Eal::scope`.

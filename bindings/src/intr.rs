@@ -71,6 +71,10 @@ pub(crate) fn run(work: impl FnOnce() -> i32 + Send + 'static) -> i32 {
     // SAFETY: cb is a valid alarm callback; arg is a live Arc<Job> reference that the
     // callback takes back once (or we do below, if the alarm never fires).
     let ret = unsafe { ffi::rte_eal_alarm_set(1, Some(cb), arg) };
+    if ret == 0 {
+        // The memif gate's holder may be keeping the thread: ask it to return.
+        crate::gate::wake();
+    }
     if ret < 0 {
         // SAFETY: the alarm was not set, so the reference made for it is still ours.
         drop(unsafe { Arc::from_raw(arg.cast_const().cast::<Job>()) });

@@ -22,6 +22,7 @@ pub mod cpu;
 pub mod eal;
 pub mod error;
 pub mod ffi;
+mod gate;
 mod intr;
 pub mod launch;
 pub mod mbuf;

@@ -326,6 +326,10 @@ impl<'eal> Port<'eal> {
         if self.started {
             return Ok(());
         }
+        if self.is_memif() {
+            // Before any burst: the driver's disconnect must not unmap rings under one.
+            crate::gate::start()?;
+        }
         // SAFETY: a configured port with all queues set up.
         let ret = unsafe { ffi::rte_eth_dev_start(self.id()) };
         check(ret, || format!("rte_eth_dev_start(port {})", self.id()))?;
@@ -353,7 +357,13 @@ impl<'eal> Port<'eal> {
     /// on DPDK's interrupt thread for `net_memif`, which disconnects from that thread too
     /// when its peer goes away (see [`crate::intr`]); on the calling thread otherwise.
     fn control(&self, op: impl FnOnce() -> i32 + Send + 'static) -> i32 {
-        if self.info.driver == "net_memif" { crate::intr::run(op) } else { op() }
+        if self.is_memif() { crate::intr::run(op) } else { op() }
+    }
+
+    /// A `net_memif` port: its control plane runs on the interrupt thread (see
+    /// [`crate::intr`] and [`crate::gate`]).
+    fn is_memif(&self) -> bool {
+        self.info.driver == "net_memif"
     }
 
     /// Stops (if needed) and closes the port, releasing its queues and driver resources
@@ -393,8 +403,9 @@ impl<'eal> Port<'eal> {
         }
         // Each queue index is handed out once per start (queues_taken), and the queues
         // borrow self: that is what makes RxQueue/TxQueue safe to send to one lcore each.
-        let rx = (0..self.rx_queues).map(|q| RxQueue::new(self.id(), q)).collect();
-        let tx = (0..self.tx_queues).map(|q| TxQueue::new(self.id(), q)).collect();
+        let gated = self.is_memif();
+        let rx = (0..self.rx_queues).map(|q| RxQueue::new(self.id(), q, gated)).collect();
+        let tx = (0..self.tx_queues).map(|q| TxQueue::new(self.id(), q, gated)).collect();
         Ok((rx, tx))
     }
 

@@ -12,6 +12,8 @@ use crate::ffi;
 pub struct RxQueue<'p> {
     port: u16,
     queue: u16,
+    /// A net_memif queue: bursts pass the gate of [`crate::gate`].
+    gated: bool,
     _port: PhantomData<&'p ()>,
 }
 
@@ -20,13 +22,15 @@ pub struct RxQueue<'p> {
 pub struct TxQueue<'p> {
     port: u16,
     queue: u16,
+    /// A net_memif queue: bursts pass the gate of [`crate::gate`].
+    gated: bool,
     _port: PhantomData<&'p ()>,
 }
 
 impl<'p> RxQueue<'p> {
     /// Only `Port::queues` creates queues: once per index per start.
-    pub(crate) fn new(port: u16, queue: u16) -> Self {
-        RxQueue { port, queue, _port: PhantomData }
+    pub(crate) fn new(port: u16, queue: u16, gated: bool) -> Self {
+        RxQueue { port, queue, gated, _port: PhantomData }
     }
 
     /// Port id.
@@ -47,6 +51,7 @@ impl<'p> RxQueue<'p> {
         if n == 0 {
             return 0;
         }
+        let _pass = self.gated.then(crate::gate::enter);
         // The port is started and cannot stop while this queue borrows it; this queue index
         // is used by no other thread (one RxQueue per index, &mut self).
         // SAFETY: started port, exclusive queue; spare_ptr has room for the n mbufs DPDK writes.
@@ -59,8 +64,8 @@ impl<'p> RxQueue<'p> {
 
 impl<'p> TxQueue<'p> {
     /// Only `Port::queues` creates queues: once per index per start.
-    pub(crate) fn new(port: u16, queue: u16) -> Self {
-        TxQueue { port, queue, _port: PhantomData }
+    pub(crate) fn new(port: u16, queue: u16, gated: bool) -> Self {
+        TxQueue { port, queue, gated, _port: PhantomData }
     }
 
     /// Port id.
@@ -82,6 +87,7 @@ impl<'p> TxQueue<'p> {
         if n == 0 {
             return 0;
         }
+        let _pass = self.gated.then(crate::gate::enter);
         // SAFETY: the port is started and cannot stop while this queue borrows it; this
         // queue index is used by no other thread; the first n slots are owned mbufs.
         let sent = unsafe { ffi::qfp_eth_tx_burst(self.port, self.queue, burst.base_ptr(), n) };

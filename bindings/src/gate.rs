@@ -1,0 +1,196 @@
+//! A gate between `net_memif`'s control plane on DPDK's interrupt thread and the bursts
+//! of the polling lcores.
+//!
+//! Why: when a memif peer goes away (stopped, killed, restarted), the interrupt thread
+//! runs the driver's `memif_disconnect`, which clears the "connected" flag and, a few
+//! system calls later, unmaps the shared rings and buffers (`memif_free_regions`). Nothing
+//! in DPDK 22.11 (nor in DPDK's main branch) keeps that away from an `rte_eth_rx_burst` or
+//! `rte_eth_tx_burst` that checked the flag a moment before on another thread: the burst
+//! then reads unmapped memory and the process dies of SIGSEGV. A `qfp gen` whose gateways
+//! were stopped under traffic did exactly that (core dump: the main lcore in memif's tx
+//! burst, the interrupt thread in `memif_disconnect`'s `close`).
+//!
+//! How: the interrupt thread runs one callback at a time, so it is either inside the
+//! *holder* below (an EAL alarm of ours) or somewhere a driver callback may run. The gate
+//! is open only while the holder runs: the holder opens it, waits up to [`HOLD`] (less
+//! when [`crate::intr`] has work for the thread), closes it, waits until no burst is in
+//! flight, and returns after re-arming itself [`GAP`] later, so the thread goes back to
+//! its event loop and runs whatever driver callbacks are pending while the gate is shut.
+//! A burst on a memif queue enters through [`enter`]: it announces itself in its lcore's
+//! slot and goes ahead only if the gate is open (Dekker-style, sequentially consistent
+//! on both sides), else it waits at most about one `GAP`. So a disconnect can only unmap
+//! what no burst is using.
+//!
+//! Cost: two uncontended atomic increments per memif burst, and pollers paused for about
+//! `GAP` every `HOLD` (0.5%). Ports of other drivers never touch the gate; the holder
+//! only runs in a process that has started a memif port.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::ffi;
+
+/// How long the holder keeps the gate open (the interrupt thread is busy for that long).
+const HOLD: Duration = Duration::from_millis(10);
+
+/// How long after the holder returns it runs again: the interrupt thread's window for
+/// driver callbacks, during which memif bursts wait.
+const GAP_US: u64 = 50;
+
+/// Bursts in flight, one padded counter per lcore plus one shared by threads DPDK did not
+/// create (the last slot).
+#[repr(align(64))]
+struct Slot(AtomicU32);
+
+const SLOTS: usize = ffi::RTE_MAX_LCORE as usize + 1;
+static IN_FLIGHT: [Slot; SLOTS] = [const { Slot(AtomicU32::new(0)) }; SLOTS];
+
+/// Shut unless the holder is running.
+static CLOSED: AtomicBool = AtomicBool::new(true);
+
+/// The holder has been armed (it runs until [`stop`]).
+static ARMED: AtomicBool = AtomicBool::new(false);
+
+/// What the holder is asked to do, under a lock only the interrupt thread and control
+/// calls take (never a burst).
+struct Requests {
+    /// Return soon: another alarm (a job of [`crate::intr`]) wants the thread.
+    wake: bool,
+    /// Do not re-arm: the EAL is being cleaned up.
+    stop: bool,
+    /// The holder has returned for the last time.
+    stopped: bool,
+}
+
+static REQUESTS: Mutex<Requests> =
+    Mutex::new(Requests { wake: false, stop: false, stopped: false });
+static SIGNAL: Condvar = Condvar::new();
+
+fn requests() -> std::sync::MutexGuard<'static, Requests> {
+    REQUESTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn slot() -> &'static AtomicU32 {
+    let i = crate::lcore_id().map_or(SLOTS - 1, |id| id as usize);
+    &IN_FLIGHT[i].0
+}
+
+/// A memif burst in flight; the gate cannot close under it.
+pub(crate) struct Pass(&'static AtomicU32);
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Waits for the gate to be open and marks a burst in flight until the [`Pass`] drops.
+#[inline]
+pub(crate) fn enter() -> Pass {
+    let slot = slot();
+    loop {
+        slot.fetch_add(1, Ordering::SeqCst);
+        if !CLOSED.load(Ordering::SeqCst) {
+            return Pass(slot);
+        }
+        slot.fetch_sub(1, Ordering::SeqCst);
+        let mut spins = 0u32;
+        while CLOSED.load(Ordering::Acquire) {
+            if spins < 64 {
+                crate::pause();
+                spins += 1;
+            } else {
+                // The holder may need this CPU (two processes per core in tests).
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Closes the gate and waits until no burst is in flight.
+fn close() {
+    CLOSED.store(true, Ordering::SeqCst);
+    for s in &IN_FLIGHT {
+        let mut spins = 0u32;
+        while s.0.load(Ordering::SeqCst) != 0 {
+            if spins < 64 {
+                crate::pause();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+fn arm() -> bool {
+    let cb: unsafe extern "C" fn(*mut c_void) = holder;
+    // SAFETY: `holder` is a valid alarm callback that ignores its argument.
+    let ret = unsafe { ffi::rte_eal_alarm_set(GAP_US, Some(cb), std::ptr::null_mut()) };
+    ret == 0
+}
+
+/// The alarm callback, on the interrupt thread: the gate is open while it runs.
+extern "C" fn holder(_: *mut c_void) {
+    let mut r = requests();
+    if !r.stop {
+        CLOSED.store(false, Ordering::SeqCst);
+        r.wake = false;
+        r = SIGNAL
+            .wait_timeout_while(r, HOLD, |r| !r.wake && !r.stop)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        close();
+    }
+    if r.stop {
+        // Not re-armed: the gate stays shut and `stop` may go on.
+        r.stopped = true;
+        SIGNAL.notify_all();
+    } else if !arm() {
+        // No alarm to come back with (the EAL is out of memory): better the driver's own
+        // race than bursts waiting for ever.
+        CLOSED.store(false, Ordering::SeqCst);
+        r.stopped = true;
+        SIGNAL.notify_all();
+    }
+}
+
+/// Starts the holder, once per process: called when a memif port starts, before any of
+/// its queues exist.
+pub(crate) fn start() -> crate::Result<()> {
+    if ARMED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    if arm() {
+        return Ok(());
+    }
+    ARMED.store(false, Ordering::SeqCst);
+    Err(crate::Error::InvalidArgument(
+        "net_memif: cannot set the EAL alarm that guards bursts against peer disconnects".into(),
+    ))
+}
+
+/// Asks the holder to give the interrupt thread back soon (a job is waiting for it).
+pub(crate) fn wake() {
+    if ARMED.load(Ordering::Relaxed) {
+        requests().wake = true;
+        SIGNAL.notify_all();
+    }
+}
+
+/// Stops the holder for good and waits until it has returned for the last time (before
+/// `rte_eal_cleanup`; no lcore bursts any more). The gate stays shut.
+pub(crate) fn stop() {
+    if !ARMED.load(Ordering::SeqCst) {
+        return;
+    }
+    let mut r = requests();
+    r.stop = true;
+    SIGNAL.notify_all();
+    // The holder runs within HOLD + GAP; bounded in case the interrupt thread is gone.
+    let _ = SIGNAL
+        .wait_timeout_while(r, Duration::from_secs(5), |r| !r.stopped)
+        .unwrap_or_else(PoisonError::into_inner);
+}
