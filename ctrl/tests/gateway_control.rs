@@ -107,7 +107,11 @@ fn the_control_api_drives_a_running_gateway() {
         Instant::now(),
         alloc,
     );
+    let before = gw.writer().generation();
     build::publish_static(&mut gw, &cfg, 0, true).unwrap();
+    // Every static inbound SA in one snapshot (one per SA was quadratic at 100k tunnels).
+    assert_eq!(gw.writer().generation(), before + 1, "one snapshot for the config's SAs");
+    assert_eq!(gw.writer().inbound().count(), 2);
 
     // Static SAs: the inbound ones are owned by the worker RSS delivers them to, and the
     // --replay-window 0 override reached them.

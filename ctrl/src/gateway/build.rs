@@ -153,41 +153,61 @@ pub fn spi_pool(cfg: &Config) -> SpiPool<StdRng> {
     pool
 }
 
+/// Start-up lines shown, one per tunnel, before a summary of the rest.
+const SHOWN_TUNNELS: usize = 32;
+
 /// Builds and publishes the config's static SAs (`--replay-window` already applied to
-/// `cfg`), created at `now_ns`. Prints one line per tunnel: SPIs and owner workers.
+/// `cfg`), created at `now_ns`, in one snapshot. Prints one line per tunnel (SPIs and
+/// owner workers) for the first [`SHOWN_TUNNELS`], then how many more there are.
+
 pub fn publish_static<P: dataplane::PacketBuf + Send>(
     control: &mut GatewayControl<'_, P>,
     cfg: &Config,
     now_ns: u64,
     quiet: bool,
 ) -> anyhow::Result<()> {
+    // Every inbound SA in one snapshot: publishing them one by one rebuilt the SPI map per
+    // SA (100k tunnels did not start in minutes).
+    let mut inbound = Vec::new();
     for (i, t) in cfg.tunnels.iter().enumerate() {
         let template = &control.tunnels()[i].template;
         let out = template.build((&t.outbound).into(), SaDirection::Outbound, 0, now_ns)?;
         let window = cfg.gateway.replay_window;
-        let ins = t
-            .inbound
-            .iter()
-            .map(|sa| template.build(sa.into(), SaDirection::Inbound, window, now_ns))
-            .collect::<Result<Vec<_>, _>>()?;
+        for sa in &t.inbound {
+            inbound
+                .push((i as u32, template.build(sa.into(), SaDirection::Inbound, window, now_ns)?));
+        }
         control.switch_outbound(i as u32, Some(out))?;
-        let mut owners = Vec::new();
-        for sa in ins {
-            let spi = sa.spi();
-            owners.push(format!("{spi:#x} (worker {})", control.publish_inbound(i as u32, sa)?));
-        }
-        if !quiet {
+    }
+    let spis: Vec<u32> = inbound.iter().map(|(_, sa)| sa.spi()).collect();
+    let owners = control.publish_inbound_many(inbound)?;
+    if quiet {
+        return Ok(());
+    }
+    let mut owners = spis.iter().zip(owners);
+    for (i, t) in cfg.tunnels.iter().enumerate() {
+        let mine: Vec<String> = owners
+            .by_ref()
+            .take(t.inbound.len())
+            .map(|(spi, w)| format!("{spi:#x} (worker {w})"))
+            .collect();
+        if i == SHOWN_TUNNELS && cfg.tunnels.len() > SHOWN_TUNNELS + 1 {
             eprintln!(
-                "qfp: tunnel {}: {} {} -> {}, out SPI {:#x} (worker {}), in SPI {}",
-                t.name,
-                if t.natt.is_some() { "ESP-in-UDP" } else { "ESP" },
-                t.local,
-                t.peer,
-                t.outbound.spi,
-                control.writer().fixed().tunnels[i].owner,
-                owners.join(", ")
+                "qfp: ... and {} more tunnels (qfp ctl show sa)",
+                cfg.tunnels.len() - SHOWN_TUNNELS
             );
+            break;
         }
+        eprintln!(
+            "qfp: tunnel {}: {} {} -> {}, out SPI {:#x} (worker {}), in SPI {}",
+            t.name,
+            if t.natt.is_some() { "ESP-in-UDP" } else { "ESP" },
+            t.local,
+            t.peer,
+            t.outbound.spi,
+            control.writer().fixed().tunnels[i].owner,
+            mine.join(", ")
+        );
     }
     Ok(())
 }

@@ -180,6 +180,30 @@ impl<'s, P: PacketBuf + Send> GatewayControl<'s, P> {
         }
     }
 
+    /// Publishes many inbound SAs in one snapshot (the config's at start: one at a time
+    /// would rebuild the SPI map once per SA, quadratic in the tunnel count); returns each
+    /// one's owner worker, in order. On an error nothing is published.
+    pub fn publish_inbound_many(
+        &mut self,
+        sas: Vec<(TunnelId, Sa)>,
+    ) -> Result<Vec<WorkerId>, TableError> {
+        let owned: Vec<_> = sas
+            .into_iter()
+            .map(|(tunnel, sa)| {
+                let owner = self.sharding.assign_inbound(sa.spi(), sa.tunnel());
+                (tunnel, Arc::new(sa), owner)
+            })
+            .collect();
+        let owners: Vec<WorkerId> = owned.iter().map(|(_, _, w)| *w).collect();
+        match self.writer.publish_inbound_many(owned) {
+            Ok(()) => Ok(owners),
+            Err(e) => {
+                owners.iter().for_each(|&w| self.sharding.release(w));
+                Err(e)
+            }
+        }
+    }
+
     /// Unpublishes the inbound SA `spi` and releases its SPI to the pool (quarantined).
     pub fn unpublish_inbound(&mut self, spi: u32) -> Option<InboundEntry> {
         let e = self.writer.unpublish_inbound(spi)?;
