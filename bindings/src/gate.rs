@@ -96,15 +96,20 @@ pub(crate) fn enter() -> Pass {
             return Pass(slot);
         }
         slot.fetch_sub(1, Ordering::SeqCst);
-        let mut spins = 0u32;
-        while CLOSED.load(Ordering::Acquire) {
-            if spins < 64 {
-                crate::pause();
-                spins += 1;
-            } else {
-                // The holder may need this CPU (two processes per core in tests).
-                std::thread::yield_now();
-            }
+        spin_while(|| CLOSED.load(Ordering::Acquire));
+    }
+}
+
+/// Spins while `busy` holds: a few `pause`s, then yielding the CPU (whoever we wait for
+/// may need it: two processes share a core in tests).
+fn spin_while(busy: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while busy() {
+        if spins < 64 {
+            crate::pause();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
         }
     }
 }
@@ -113,15 +118,7 @@ pub(crate) fn enter() -> Pass {
 fn close() {
     CLOSED.store(true, Ordering::SeqCst);
     for s in &IN_FLIGHT {
-        let mut spins = 0u32;
-        while s.0.load(Ordering::SeqCst) != 0 {
-            if spins < 64 {
-                crate::pause();
-                spins += 1;
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        spin_while(|| s.0.load(Ordering::SeqCst) != 0);
     }
 }
 

@@ -159,7 +159,6 @@ const SHOWN_TUNNELS: usize = 32;
 /// Builds and publishes the config's static SAs (`--replay-window` already applied to
 /// `cfg`), created at `now_ns`, in one snapshot. Prints one line per tunnel (SPIs and
 /// owner workers) for the first [`SHOWN_TUNNELS`], then how many more there are.
-
 pub fn publish_static<P: dataplane::PacketBuf + Send>(
     control: &mut GatewayControl<'_, P>,
     cfg: &Config,
