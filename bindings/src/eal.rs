@@ -160,11 +160,11 @@ impl Eal {
 impl Drop for Eal {
     fn drop(&mut self) {
         // rte_eal_cleanup unmaps DPDK's memory but leaves the interrupt thread running:
-        // let a driver callback still at work there (net_memif handling its peer's
-        // disconnect) finish first, or it would fault on the unmapped memory. The memif
-        // gate's holder goes first: it would otherwise keep that thread busy.
+        // let the callbacks at work there (net_memif handling its peer's disconnect)
+        // finish, then park the thread in one of ours for good, or it would fault on the
+        // unmapped memory (see intr::park). The memif gate's holder stops first.
         crate::gate::stop();
-        crate::intr::quiesce();
+        crate::intr::park();
         // SAFETY: every object that uses DPDK memory borrows the Eal, so none is alive
         // here; jobs launched on lcores have been waited for by `Eal::scope`.
         let ret = unsafe { ffi::rte_eal_cleanup() };

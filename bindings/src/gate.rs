@@ -12,28 +12,40 @@
 //!
 //! How: the interrupt thread runs one callback at a time, so it is either inside the
 //! *holder* below (an EAL alarm of ours) or somewhere a driver callback may run. The gate
-//! is open only while the holder runs: the holder opens it, waits up to [`HOLD`] (less
-//! when [`crate::intr`] has work for the thread), closes it, waits until no burst is in
-//! flight, and returns after re-arming itself [`GAP`] later, so the thread goes back to
-//! its event loop and runs whatever driver callbacks are pending while the gate is shut.
+//! is open only while the holder runs: the holder opens it, waits (see below), closes it,
+//! waits until no burst is in flight, and returns after re-arming itself [`GAP_US`] later,
+//! so the thread goes back to its event loop and runs whatever driver callbacks are
+//! pending while the gate is shut. It waits [`HOLD_UP`] while every memif link is up (the
+//! only driver event then is a disconnect, which can wait that long), [`HOLD_DOWN`] while
+//! one is down (a connect handshake takes several rounds of the event loop), and returns
+//! at once when [`crate::intr`] has work for the thread.
 //! A burst on a memif queue enters through [`enter`]: it announces itself in its lcore's
 //! slot and goes ahead only if the gate is open (Dekker-style, sequentially consistent
-//! on both sides), else it waits at most about one `GAP`. So a disconnect can only unmap
+//! on both sides), else it waits for the holder to come back. So a disconnect can only unmap
 //! what no burst is using.
 //!
-//! Cost: two uncontended atomic increments per memif burst, and pollers paused for about
-//! `GAP` every `HOLD` (0.5%). Ports of other drivers never touch the gate; the holder
-//! only runs in a process that has started a memif port.
+//! Cost: two uncontended atomic increments per memif burst, and memif bursts paused ten
+//! times a second for as long as the interrupt thread takes to come back (about `GAP_US`
+//! on a core of its own; a scheduler slice where pollers of other processes share its
+//! CPU). Ports of other drivers never touch the gate; the holder only runs in a process
+//! that has started a memif port.
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::ffi;
 
-/// How long the holder keeps the gate open (the interrupt thread is busy for that long).
-const HOLD: Duration = Duration::from_millis(10);
+/// How long the holder keeps the gate open while every memif link is up (the interrupt
+/// thread is busy for that long; a peer's disconnect is handled up to that late).
+const HOLD_UP: Duration = Duration::from_millis(100);
+
+/// How long while a memif link is down: the connect handshake needs the thread.
+const HOLD_DOWN: Duration = Duration::from_millis(1);
+
+/// How often a holding holder looks at the links.
+const LOOK: Duration = Duration::from_millis(2);
 
 /// How long after the holder returns it runs again: the interrupt thread's window for
 /// driver callbacks, during which memif bursts wait.
@@ -49,6 +61,9 @@ static IN_FLIGHT: [Slot; SLOTS] = [const { Slot(AtomicU32::new(0)) }; SLOTS];
 
 /// Shut unless the holder is running.
 static CLOSED: AtomicBool = AtomicBool::new(true);
+
+/// The memif ports started in this process (their links decide how long the holder holds).
+static PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
 /// The holder has been armed (it runs until [`stop`]).
 static ARMED: AtomicBool = AtomicBool::new(false);
@@ -135,10 +150,18 @@ extern "C" fn holder(_: *mut c_void) {
     if !r.stop {
         CLOSED.store(false, Ordering::SeqCst);
         r.wake = false;
-        r = SIGNAL
-            .wait_timeout_while(r, HOLD, |r| !r.wake && !r.stop)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
+        let since = Instant::now();
+        loop {
+            let hold = if links_up() { HOLD_UP } else { HOLD_DOWN };
+            let left = hold.saturating_sub(since.elapsed());
+            if left.is_zero() || r.wake || r.stop {
+                break;
+            }
+            r = SIGNAL
+                .wait_timeout_while(r, left.min(LOOK), |r| !r.wake && !r.stop)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
         close();
     }
     if r.stop {
@@ -154,9 +177,27 @@ extern "C" fn holder(_: *mut c_void) {
     }
 }
 
-/// Starts the holder, once per process: called when a memif port starts, before any of
-/// its queues exist.
-pub(crate) fn start() -> crate::Result<()> {
+/// Every started memif port's link is up.
+fn links_up() -> bool {
+    let ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
+    ports.iter().all(|&p| {
+        let mut l = ffi::rte_eth_link::default();
+        // SAFETY: a port id DPDK gave us (a closed one makes the call fail: not up); l is
+        // a valid out-parameter; memif's link query only reads the port's data.
+        let ret = unsafe { ffi::rte_eth_link_get_nowait(p, &mut l) };
+        ret == 0 && u32::from(l.link_status()) == ffi::RTE_ETH_LINK_UP
+    })
+}
+
+/// Starts the holder, once per process, and records `port`: called when a memif port
+/// starts, before any of its queues exist.
+pub(crate) fn start(port: u16) -> crate::Result<()> {
+    {
+        let mut ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
     if ARMED.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
@@ -186,7 +227,7 @@ pub(crate) fn stop() {
     let mut r = requests();
     r.stop = true;
     SIGNAL.notify_all();
-    // The holder runs within HOLD + GAP; bounded in case the interrupt thread is gone.
+    // The holder returns at once when asked; bounded in case the interrupt thread is gone.
     let _ = SIGNAL
         .wait_timeout_while(r, Duration::from_secs(5), |r| !r.stopped)
         .unwrap_or_else(PoisonError::into_inner);

@@ -111,3 +111,67 @@ pub(crate) fn run(work: impl FnOnce() -> i32 + Send + 'static) -> i32 {
 pub(crate) fn quiesce() {
     run(|| 0);
 }
+
+/// Set once the interrupt thread is parked in [`parked_forever`].
+static PARKED: Mutex<bool> = Mutex::new(false);
+static PARKED_SIGNAL: Condvar = Condvar::new();
+
+/// The interrupt callback that never returns: the interrupt thread stays here until the
+/// process exits.
+extern "C" fn parked_forever(_: *mut c_void) {
+    *PARKED.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    PARKED_SIGNAL.notify_all();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Parks DPDK's interrupt thread for the rest of the process, once every callback running
+/// or pending before has finished: called right before `rte_eal_cleanup`.
+///
+/// Why: DPDK 22.11's `rte_eal_cleanup` never stops that thread. Its own
+/// `rte_eal_alarm_cleanup` unregisters a callback, which makes the thread rebuild its
+/// list of interrupt sources (reading their handles, which drivers such as `net_memif`
+/// keep in DPDK memory) while the cleanup goes on to unmap that memory: a SIGSEGV at exit
+/// (a core dump showed exactly that: the thread in `rte_intr_fd_get`, the main thread in
+/// `rte_mem_unmap`). A thread that sits in a callback of ours rebuilds nothing.
+///
+/// How: a callback on one end of a socket pair (an "external" interrupt source, called
+/// without reading it) whose other end has a byte written: the thread runs it as soon as
+/// it is back in its event loop, and it never returns. Falls back to [`quiesce`] if DPDK
+/// refuses the source.
+pub(crate) fn park() {
+    let Ok((wake, watched)) = std::os::unix::net::UnixStream::pair() else {
+        return quiesce();
+    };
+    // SAFETY: allocates a handle in process-private memory (never freed: the thread
+    // watches it until the process exits).
+    let handle = unsafe { ffi::rte_intr_instance_alloc(ffi::RTE_INTR_INSTANCE_F_PRIVATE) };
+    if handle.is_null() {
+        return quiesce();
+    }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&watched);
+    let cb: unsafe extern "C" fn(*mut c_void) = parked_forever;
+    // SAFETY: a valid handle from above; the fd stays open for the rest of the process
+    // (both ends are leaked below); the callback ignores its argument.
+    let ret = unsafe {
+        let set = ffi::rte_intr_fd_set(handle, fd)
+            | ffi::rte_intr_type_set(handle, ffi::RTE_INTR_HANDLE_EXT);
+        if set == 0 {
+            ffi::rte_intr_callback_register(handle, Some(cb), std::ptr::null_mut())
+        } else {
+            set
+        }
+    };
+    if ret != 0 {
+        return quiesce();
+    }
+    if std::io::Write::write_all(&mut &wake, &[1]).is_err() {
+        return quiesce();
+    }
+    std::mem::forget((wake, watched));
+    let parked = PARKED.lock().unwrap_or_else(PoisonError::into_inner);
+    let _ = PARKED_SIGNAL
+        .wait_timeout_while(parked, PATIENCE, |p| !*p)
+        .unwrap_or_else(PoisonError::into_inner);
+}

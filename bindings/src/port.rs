@@ -328,7 +328,7 @@ impl<'eal> Port<'eal> {
         }
         if self.is_memif() {
             // Before any burst: the driver's disconnect must not unmap rings under one.
-            crate::gate::start()?;
+            crate::gate::start(self.id())?;
         }
         // SAFETY: a configured port with all queues set up.
         let ret = unsafe { ffi::rte_eth_dev_start(self.id()) };
