@@ -181,12 +181,22 @@ extern "C" fn holder(_: *mut c_void) {
 fn links_up() -> bool {
     let ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
     ports.iter().all(|&p| {
+        // SAFETY: a plain query about a port id; it logs nothing for an invalid one.
+        if unsafe { ffi::rte_eth_dev_is_valid_port(p) } == 0 {
+            return false;
+        }
         let mut l = ffi::rte_eth_link::default();
-        // SAFETY: a port id DPDK gave us (a closed one makes the call fail: not up); l is
-        // a valid out-parameter; memif's link query only reads the port's data.
+        // SAFETY: a valid port (closes run on this same thread, after `forget`); l is a
+        // valid out-parameter; memif's link query only reads the port's data.
         let ret = unsafe { ffi::rte_eth_link_get_nowait(p, &mut l) };
         ret == 0 && u32::from(l.link_status()) == ffi::RTE_ETH_LINK_UP
     })
+}
+
+/// Forgets a memif port that is being closed: called on the interrupt thread, so the
+/// holder is not looking at its link meanwhile.
+pub(crate) fn forget(port: u16) {
+    PORTS.lock().unwrap_or_else(PoisonError::into_inner).retain(|&p| p != port);
 }
 
 /// Starts the holder, once per process, and records `port`: called when a memif port

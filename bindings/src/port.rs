@@ -379,7 +379,13 @@ impl<'eal> Port<'eal> {
         let stopped = self.stop();
         self.closed = true;
         let id = self.id();
+        let memif = self.is_memif();
         let ret = self.control(move || {
+            if memif {
+                // On the interrupt thread, like the gate's holder: it never looks at a
+                // closed port (DPDK would log "Invalid port_id" for it).
+                crate::gate::forget(id);
+            }
             // SAFETY: the port is stopped and no queue borrows it; it is never used again.
             unsafe { ffi::rte_eth_dev_close(id) }
         });
