@@ -170,14 +170,7 @@ impl<'s, P: PacketBuf + Send> GatewayControl<'s, P> {
     /// Publishes inbound SA `sa` of `tunnel`; returns the worker that owns it. The SA's
     /// SPI must be reserved in the pool already (from [`Self::spis`] or the config).
     pub fn publish_inbound(&mut self, tunnel: TunnelId, sa: Sa) -> Result<WorkerId, TableError> {
-        let owner = self.sharding.assign_inbound(sa.spi(), sa.tunnel());
-        match self.writer.publish_inbound(tunnel, Arc::new(sa), owner) {
-            Ok(()) => Ok(owner),
-            Err(e) => {
-                self.sharding.release(owner);
-                Err(e)
-            }
-        }
+        Ok(self.publish_inbound_many(vec![(tunnel, sa)])?[0])
     }
 
     /// Publishes many inbound SAs in one snapshot (the config's at start: one at a time
